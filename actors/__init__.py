@@ -1,0 +1,1 @@
+"""Ray actors for distributed collection (installed as likeability.actors)."""

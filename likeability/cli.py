@@ -1,0 +1,137 @@
+"""`likeability <verb>`: parse the command line, load the config, hand over to one stage function."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import Iterator
+
+import yaml
+
+from likeability import pipeline, session
+from likeability.config import Config, ConfigError, dump_yaml, load
+from likeability.run import RunFolder, SchemaError
+from likeability.simulator.server import SimulatorServer, serve_in_thread
+from likeability.tokens import TokenError
+
+DEMO_CONFIG = "configs/demo.toml"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ConfigError, TokenError, SchemaError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="likeability", description=__doc__)
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    def with_config(verb: argparse.ArgumentParser, default: str | None) -> None:
+        verb.add_argument("--config", default=default, help=f"TOML or YAML config file (default: {default})")
+        verb.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                          help="override one config value; repeatable")
+
+    demo = verbs.add_parser("demo", help="run the whole pipeline on the bundled simulator, locally")
+    with_config(demo, DEMO_CONFIG)
+    demo.add_argument("--run", help="run folder (overrides run_dir)")
+    demo.set_defaults(handler=_run_pipeline)
+
+    run = verbs.add_parser("run", help="run every unfinished stage of a configured run")
+    with_config(run, None)
+    run.add_argument("--run", help="run folder (overrides run_dir)")
+    run.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, then config, then embedded)")
+    run.set_defaults(handler=_run_pipeline)
+
+    status = verbs.add_parser("status", help="print each stage's state and row counts")
+    status.add_argument("run", help="run folder or URI")
+    status.set_defaults(handler=_status)
+
+    simulate = verbs.add_parser("simulate-api", help="serve the Instagram Graph API simulator until interrupted")
+    with_config(simulate, None)
+    simulate.add_argument("--host", help="address to bind (overrides simulator.host)")
+    simulate.add_argument("--port", type=int, help="port to bind (overrides simulator.port)")
+    simulate.set_defaults(handler=_simulate_api)
+    return parser
+
+
+def _load(args: argparse.Namespace) -> Config:
+    overrides = list(args.overrides)
+    if getattr(args, "run", None):
+        overrides.append(f"run_dir={args.run}")
+    return load(args.config, overrides)
+
+
+def _run_pipeline(args: argparse.Namespace) -> int:
+    config = _load(args)
+    run = RunFolder(config.run_dir)
+    _save_config(config, run)
+    where = session.connect(config.ray, getattr(args, "address", None))
+    print(f"ray: {where}; run folder: {run.location}")
+    with _simulator(config) as api_url:
+        if api_url:
+            print(f"simulator: {config.simulator.accounts} accounts served at {api_url}")
+        pipeline.run_stages(config, run)
+    print("\n".join(pipeline.status_lines(run)))
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    print("\n".join(pipeline.status_lines(RunFolder(args.run))))
+    return 0
+
+
+def _simulate_api(args: argparse.Namespace) -> int:
+    config = _load(args).simulator
+    if args.host:
+        config.host = args.host
+    if args.port is not None:
+        config.port = args.port
+    server = SimulatorServer(config)
+
+    async def serve_forever() -> None:
+        url = await server.start()
+        print(f"simulator: {config.accounts} accounts served at {url} (Ctrl-C stops)", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_forever())
+    return 0
+
+
+@contextlib.contextmanager
+def _simulator(config: Config) -> Iterator[str | None]:
+    if not config.simulator.enabled:
+        yield None
+        return
+    with serve_in_thread(SimulatorServer(config.simulator)) as url:
+        yield url
+
+
+def _save_config(config: Config, run: RunFolder) -> None:
+    """Write the resolved config into the run, saying which keys changed since the last invocation."""
+    previous = run.read_text("config.yaml")
+    text = dump_yaml(config)
+    if previous is not None and previous != text:
+        changed = _changed_keys(yaml.safe_load(previous), config.model_dump(mode="json"))
+        print(f"config changed since the last invocation of this run: {', '.join(changed)}")
+    run.write_text("config.yaml", text)
+
+
+def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
+    changed = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += _changed_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changed.append(f"{prefix}{key}")
+    return changed

@@ -1,0 +1,151 @@
+"""The one Config object: file defaults, then `--set section.key=value` flags, then saved into the run.
+
+Every section forbids unknown keys, so a typo fails loudly instead of silently falling back to a default.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A config file or override is wrong; the message names the source and the key."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TokenSource(Section):
+    """Where access tokens come from. Tokens themselves never live in config, so never in the saved run."""
+
+    file: str | None = Field(None, description="file with one token per line")
+    env: str | None = Field(None, description="environment variable with tokens, one per line")
+
+
+class RayConfig(Section):
+    address: str | None = Field(None, description="existing cluster ('auto', 'ray://host:10001'); None = embedded")
+    num_cpus: int | None = Field(None, ge=1, description="embedded Ray only; None = all cores")
+    num_gpus: int | None = Field(None, ge=0, description="embedded Ray only; None = all GPUs")
+    object_store_memory_mb: int | None = Field(None, ge=75, description="embedded Ray only; None = Ray's default")
+    include_dashboard: bool = False
+
+
+class FaultConfig(Section):
+    """Fault injection for reliability tests: each rate is the fraction of API calls that get that fault."""
+
+    server_error_rate: float = Field(0.0, ge=0, le=1)
+    slow_rate: float = Field(0.0, ge=0, le=1)
+    slow_seconds: float = Field(2.0, ge=0)
+    truncate_rate: float = Field(0.0, ge=0, le=1)
+    wrong_content_type_rate: float = Field(0.0, ge=0, le=1)
+
+
+class SimulatorConfig(Section):
+    """The bundled Instagram Graph API simulator and the synthetic world it serves."""
+
+    enabled: bool = Field(False, description="start the bundled simulator and point the API client at it")
+    host: str = "127.0.0.1"
+    port: int = Field(0, ge=0, le=65535, description="0 = any free port")
+    seed: int = 0
+    accounts: int = Field(120, ge=1)
+    posts_per_account_min: int = Field(4, ge=0)
+    posts_per_account_max: int = Field(30, ge=0)
+    hidden_likes_fraction: float = Field(0.05, ge=0, le=1)
+    unavailable_fraction: float = Field(0.03, ge=0, le=1, description="accounts that are private or not business")
+    image_size: int = Field(320, ge=64, le=4096)
+    page_size: int = Field(25, ge=1, le=100)
+    calls_per_window: int = Field(200, ge=1)
+    window_seconds: float = Field(3600.0, gt=0)
+    throttle_code: Literal[4, 17, 80002] = 17
+    throttle_http_status: int = Field(400, ge=400, le=599)
+    tokens: TokenSource = TokenSource()
+    expired_tokens: TokenSource = TokenSource()
+    faults: FaultConfig = FaultConfig()
+
+    @model_validator(mode="after")
+    def _posts_range(self) -> SimulatorConfig:
+        if self.posts_per_account_min > self.posts_per_account_max:
+            raise ValueError("posts_per_account_min must not exceed posts_per_account_max")
+        return self
+
+
+class Config(Section):
+    run_dir: str = Field("runs/demo", description="local folder or pyarrow filesystem URI (s3://bucket/run)")
+    ray: RayConfig = RayConfig()
+    simulator: SimulatorConfig = SimulatorConfig()
+
+
+def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
+    """Read `path` (TOML or YAML; None = defaults only), apply `section.key=value` overrides, validate."""
+    source = str(path) if path is not None else "<defaults>"
+    data = _read_file(Path(path)) if path is not None else {}
+    override_keys = set()
+    for item in overrides:
+        key, value = _parse_override(item)
+        _assign(data, key, value, source=f"--set {item}")
+        override_keys.add(key)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_describe(err, source, override_keys)) from None
+
+
+def dump_yaml(config: Config) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    text = path.read_text()
+    try:
+        if path.suffix == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        else:
+            raise ConfigError(f"{path}: config must be .toml, .yaml or .yml")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: not valid {path.suffix[1:].upper()}: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a table of sections")
+    return data
+
+
+def _parse_override(item: str) -> tuple[str, Any]:
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set {item}: expected section.key=value")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # bare words are strings, so `--set run_dir=runs/x` needs no quotes
+    return key, value
+
+
+def _assign(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    *parents, leaf = dotted.split(".")
+    node = data
+    for name in parents:
+        node = node.setdefault(name, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{source}: {name} is a value, not a section")
+    node[leaf] = value
+
+
+def _describe(err: ValidationError, source: str, override_keys: set[str]) -> str:
+    lines = []
+    for problem in err.errors():
+        key = ".".join(str(part) for part in problem["loc"])
+        origin = next((f"--set {k}" for k in override_keys if k == key or k.startswith(f"{key}.")), source)
+        message = "unknown key" if problem["type"] == "extra_forbidden" else problem["msg"]
+        got = "" if problem["type"] == "extra_forbidden" else f" (got {problem['input']!r})"
+        lines.append(f"{origin}: {key}: {message}{got}")
+    return "invalid config:\n  " + "\n  ".join(lines)

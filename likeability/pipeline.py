@@ -1,0 +1,74 @@
+"""The stages in pipeline order, which of them are built, and running them against a run folder."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from likeability.config import Config
+from likeability.run import RunFolder
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    purpose: str
+    tables: tuple[str, ...] = ()
+    # None while the stage is not built yet; the pipeline then says so instead of pretending.
+    run: Callable[[Config, RunFolder], dict] | None = None
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("collect", "Graph API (or an importer) -> users, posts", ("users", "posts")),
+    Stage("filter", "follower-count outliers (median +/- k MAD) and unusable posts removed"),
+    Stage("download", "images fetched, validated, stored content-addressed"),
+    Stage("faces", "photos without a person dropped by a face detector"),
+    Stage("labels", "likes/followers median split, user-grouped train/test split"),
+    Stage("embed", "CNN features (fc6, fc7) of each photo and its mirror"),
+    Stage("sweeps", "Ray Tune sweeps: LinearSVC C, SGD-SVM, random forest"),
+    Stage("finetune", "Ray Train fine-tuning of the CNN with a 2-class head"),
+    Stage("report", "HTML report with tables, curves and contact sheets"),
+)
+
+
+def stage_named(name: str) -> Stage:
+    for stage in STAGES:
+        if stage.name == name:
+            return stage
+    raise KeyError(f"no stage {name!r}; stages are {[s.name for s in STAGES]}")
+
+
+def stage_state(stage: Stage, run: RunFolder) -> str:
+    if stage.run is None:
+        return "not built yet"
+    if run.done_summary(stage.name) is not None:
+        return "done"
+    if any(run.table(t).parts() for t in stage.tables):
+        return "partial"
+    return "not started"
+
+
+def run_stages(
+    config: Config, run: RunFolder, stages: tuple[Stage, ...] = STAGES, echo: Callable[[str], None] = print
+) -> None:
+    """Run every built stage that has not finished, in order; finished stages are skipped, unbuilt ones named."""
+    for stage in stages:
+        state = stage_state(stage, run)
+        if state in ("done", "not built yet"):
+            echo(f"{stage.name:<9} {state}")
+            continue
+        echo(f"{stage.name:<9} running: {stage.purpose}")
+        started = time.monotonic()
+        summary = stage.run(config, run)
+        summary["seconds"] = round(time.monotonic() - started, 2)
+        run.mark_done(stage.name, summary)
+        echo(f"{stage.name:<9} done in {summary['seconds']} s")
+
+
+def status_lines(run: RunFolder, stages: tuple[Stage, ...] = STAGES) -> list[str]:
+    lines = [f"run {run.location}"]
+    for stage in stages:
+        counts = ", ".join(f"{t}={run.table(t).num_rows()}" for t in stage.tables)
+        lines.append(f"  {stage.name:<9} {stage_state(stage, run):<14} {counts}".rstrip())
+    return lines

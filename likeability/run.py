@@ -1,0 +1,158 @@
+"""The run folder: the contract between stages.
+
+A run is one folder, local or on any filesystem pyarrow understands (`s3://bucket/runs/x`). Inside it:
+
+    config.yaml              the resolved config of the latest invocation
+    <table>/part-<key>.parquet
+                             a table is a folder of parts; a part is one committed unit of work
+    _stages/<stage>.json     written last, when a stage has finished: its presence makes a re-run a no-op
+
+Parts are written to a hidden temporary name and then renamed, so a reader never sees half a part, and a
+stage that was killed resumes by skipping the keys whose parts already exist.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from likeability.schemas import TABLES
+
+_PART_KEY = re.compile(r"^[A-Za-z0-9_.=-]{1,200}$")
+
+
+class SchemaError(ValueError):
+    """Rows do not match a table's declared schema; the message names the table and the column."""
+
+
+class RunFolder:
+    def __init__(self, location: str):
+        self.location = location
+        if "://" in location:
+            self.fs, self.root = pafs.FileSystem.from_uri(location)
+        else:
+            self.fs, self.root = pafs.LocalFileSystem(), str(Path(location).expanduser().resolve())
+        self.fs.create_dir(self.root, recursive=True)
+
+    def path(self, *parts: str) -> str:
+        return "/".join([self.root, *parts])
+
+    def write_text(self, name: str, text: str) -> None:
+        self._write_atomically(self.path(name), lambda tmp: _write_bytes(self.fs, tmp, text.encode()))
+
+    def read_text(self, name: str) -> str | None:
+        path = self.path(name)
+        if self.fs.get_file_info(path).type != pafs.FileType.File:
+            return None
+        with self.fs.open_input_stream(path) as stream:
+            return stream.read().decode()
+
+    def table(self, name: str) -> Table:
+        return Table(self, name)
+
+    def mark_done(self, stage: str, summary: dict) -> None:
+        self.write_text(f"_stages/{stage}.json", json.dumps(summary, indent=2, default=str))
+
+    def done_summary(self, stage: str) -> dict | None:
+        """The summary a finished stage recorded, or None while it has not finished."""
+        text = self.read_text(f"_stages/{stage}.json")
+        return None if text is None else json.loads(text)
+
+    def _write_atomically(self, final: str, write) -> None:
+        folder, _, name = final.rpartition("/")
+        self.fs.create_dir(folder, recursive=True)
+        tmp = f"{folder}/.tmp-{uuid.uuid4().hex}-{name}"
+        try:
+            write(tmp)
+            self.fs.move(tmp, final)
+        except BaseException:
+            _delete_quietly(self.fs, tmp)
+            raise
+
+
+class Table:
+    """A folder of Parquet parts that all follow one declared schema."""
+
+    def __init__(self, run: RunFolder, name: str):
+        if name not in TABLES:
+            raise KeyError(f"no schema declared for table {name!r}; declared: {sorted(TABLES)}")
+        self.run = run
+        self.name = name
+        self.schema = TABLES[name]
+        self.folder = run.path(name)
+
+    def part_paths(self) -> list[str]:
+        selector = pafs.FileSelector(self.folder, allow_not_found=True)
+        files = self.run.fs.get_file_info(selector)
+        return sorted(f.path for f in files if f.base_name.startswith("part-") and f.base_name.endswith(".parquet"))
+
+    def parts(self) -> set[str]:
+        """Keys of the committed parts: the units of work a resumed stage skips."""
+        return {p.rpartition("/part-")[2].removesuffix(".parquet") for p in self.part_paths()}
+
+    def write_part(self, key: str, rows: pa.Table | list[dict]) -> None:
+        """Commit one unit of work. Writing the same key again replaces the part, so retries never duplicate."""
+        if not _PART_KEY.match(key):
+            raise ValueError(f"table {self.name}: part key {key!r} must match {_PART_KEY.pattern}")
+        data = self.conform(rows)
+        self.run._write_atomically(
+            f"{self.folder}/part-{key}.parquet",
+            lambda tmp: pq.write_table(data, tmp, filesystem=self.run.fs),
+        )
+
+    def conform(self, rows: pa.Table | list[dict]) -> pa.Table:
+        """`rows` as a table of exactly this schema, or SchemaError naming what is wrong."""
+        if isinstance(rows, list):
+            try:
+                return self._check_nulls(pa.Table.from_pylist(rows, schema=self.schema))
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+                raise SchemaError(f"table {self.name}: {err}") from None
+        missing = [f.name for f in self.schema if f.name not in rows.column_names]
+        extra = [c for c in rows.column_names if c not in self.schema.names]
+        if missing or extra:
+            raise SchemaError(f"table {self.name}: missing columns {missing}, unexpected columns {extra}")
+        columns = []
+        for field in self.schema:
+            try:
+                columns.append(rows.column(field.name).cast(field.type))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+                raise SchemaError(f"table {self.name}: column {field.name}: {err}") from None
+        return self._check_nulls(pa.Table.from_arrays(columns, schema=self.schema))
+
+    def _check_nulls(self, data: pa.Table) -> pa.Table:
+        for field in self.schema:
+            if not field.nullable and data.column(field.name).null_count:
+                raise SchemaError(f"table {self.name}: column {field.name} has nulls but is declared not null")
+        return data
+
+    def read(self, columns: list[str] | None = None) -> pa.Table:
+        paths = self.part_paths()
+        if not paths:
+            return self.schema.empty_table().select(columns or self.schema.names)
+        return pq.read_table(paths, filesystem=self.run.fs, schema=self.schema, columns=columns)
+
+    def num_rows(self) -> int:
+        """Row count from Parquet footers alone, without reading any data."""
+        total = 0
+        for path in self.part_paths():
+            with self.run.fs.open_input_file(path) as f:
+                total += pq.ParquetFile(f).metadata.num_rows
+        return total
+
+
+def _write_bytes(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    with fs.open_output_stream(path) as stream:
+        stream.write(data)
+
+
+def _delete_quietly(fs: pafs.FileSystem, path: str) -> None:
+    try:
+        fs.delete_file(path)
+    except (FileNotFoundError, OSError):
+        pass

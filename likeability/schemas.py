@@ -1,0 +1,36 @@
+"""The pyarrow schema of every table a stage writes into the run folder: the contract between stages."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+UTC_MICROS = pa.timestamp("us", tz="UTC")
+
+USERS = pa.schema(
+    [
+        pa.field("username", pa.string(), nullable=False),
+        pa.field("ig_id", pa.string(), nullable=False),
+        pa.field("followers_count", pa.int64(), nullable=False),
+        pa.field("media_count", pa.int64(), nullable=False),
+        pa.field("fetched_at", UTC_MICROS, nullable=False),
+    ]
+)
+
+POSTS = pa.schema(
+    [
+        pa.field("media_id", pa.string(), nullable=False),
+        pa.field("username", pa.string(), nullable=False),
+        pa.field("like_count", pa.int64()),  # null when the owner hides like counts
+        pa.field("comments_count", pa.int64()),
+        pa.field("media_type", pa.string(), nullable=False),
+        pa.field("media_url", pa.string()),
+        pa.field("permalink", pa.string()),
+        pa.field("timestamp", UTC_MICROS, nullable=False),
+        pa.field("caption", pa.string()),
+    ]
+)
+
+TABLES: dict[str, pa.Schema] = {
+    "users": USERS,
+    "posts": POSTS,
+}

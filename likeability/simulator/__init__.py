@@ -1,0 +1,1 @@
+"""The Instagram Graph API simulator."""

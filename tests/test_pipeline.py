@@ -1,0 +1,87 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from likeability.config import Config
+from likeability.pipeline import STAGES, Stage, run_stages, stage_named, stage_state, status_lines
+from likeability.run import RunFolder
+
+NOW = datetime(2026, 11, 29, tzinfo=UTC)
+
+
+class CountingStage:
+    """A real stage body: commits one part per unit of work, skipping units a previous attempt committed."""
+
+    def __init__(self, units: list[str], fail_after: int | None = None):
+        self.units = units
+        self.fail_after = fail_after
+        self.written: list[str] = []
+
+    def __call__(self, config: Config, run: RunFolder) -> dict:
+        users = run.table("users")
+        for unit in sorted(set(self.units) - users.parts()):
+            if self.fail_after is not None and len(self.written) == self.fail_after:
+                raise RuntimeError("killed mid-stage")
+            users.write_part(unit, [dict(username=unit, ig_id=unit, followers_count=1, media_count=0, fetched_at=NOW)])
+            self.written.append(unit)
+        return {"users": users.num_rows()}
+
+
+def test_stages_are_in_pipeline_order():
+    assert [s.name for s in STAGES] == [
+        "collect",
+        "filter",
+        "download",
+        "faces",
+        "labels",
+        "embed",
+        "sweeps",
+        "finetune",
+        "report",
+    ]
+    assert stage_named("embed").name == "embed"
+    with pytest.raises(KeyError, match="no stage 'train'"):
+        stage_named("train")
+
+
+def test_finished_stage_is_not_run_again(tmp_path):
+    run = RunFolder(str(tmp_path))
+    body = CountingStage(["a", "b"])
+    stages = (Stage("collect", "test", ("users",), body),)
+    said: list[str] = []
+    run_stages(Config(), run, stages, said.append)
+    run_stages(Config(), run, stages, said.append)
+    assert body.written == ["a", "b"]
+    assert said[-1] == "collect   done"
+    assert run.done_summary("collect")["users"] == 2
+
+
+def test_interrupted_stage_resumes_without_redoing_committed_units(tmp_path):
+    run = RunFolder(str(tmp_path))
+    crashing = (Stage("collect", "test", ("users",), CountingStage(["a", "b", "c"], fail_after=2)),)
+    with pytest.raises(RuntimeError):
+        run_stages(Config(), run, crashing, lambda _: None)
+    assert stage_state(crashing[0], run) == "partial"
+    resumed = CountingStage(["a", "b", "c"])
+    run_stages(Config(), run, (Stage("collect", "test", ("users",), resumed),), lambda _: None)
+    assert resumed.written == ["c"]
+    assert run.table("users").num_rows() == 3
+
+
+def test_unbuilt_stages_are_named_not_faked(tmp_path):
+    run = RunFolder(str(tmp_path))
+    said: list[str] = []
+    run_stages(Config(), run, (Stage("report", "not yet"),), said.append)
+    assert said == ["report    not built yet"]
+    assert run.done_summary("report") is None
+
+
+def test_status_lists_every_stage_with_row_counts(tmp_path):
+    run = RunFolder(str(tmp_path))
+    stages = (Stage("collect", "test", ("users", "posts"), CountingStage(["a"])), Stage("report", "not yet"))
+    assert status_lines(run, stages)[1:] == [
+        "  collect   not started    users=0, posts=0",
+        "  report    not built yet",
+    ]
+    run_stages(Config(), run, stages, lambda _: None)
+    assert status_lines(run, stages)[1] == "  collect   done           users=1, posts=0"

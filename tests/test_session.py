@@ -1,0 +1,144 @@
+"""A real head node started with `ray start --head` on this machine, reached the ways a user reaches one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import ray
+
+from likeability import session
+from likeability.config import RayConfig
+from likeability.run import RunFolder
+
+VENV_BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.25)
+    raise TimeoutError(f"nothing listens on port {port} after {seconds} s")
+
+
+def wait_for_job_agent(dashboard: str, env: dict, seconds: float) -> None:
+    """The dashboard answers before the node's job agent has registered; until then submissions fail."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        probe = subprocess.run(
+            [str(VENV_BIN / "ray"), "job", "submit", "--address", dashboard, "--no-wait", "--", "true"],
+            env=env, capture_output=True, text=True, timeout=60,
+        )
+        if probe.returncode == 0:
+            return
+        time.sleep(1)
+    raise TimeoutError(f"no job agent at {dashboard} after {seconds} s: {probe.stdout[-300:]}{probe.stderr[-300:]}")
+
+
+@pytest.fixture(scope="module")
+def head_node():
+    """A one-CPU head node with the job API; stopped by its process group, since `ray stop` would stop every
+    Ray cluster on the machine, the test session's own included."""
+    gcs_port, dashboard_port = free_port(), free_port()
+    temp_dir = tempfile.mkdtemp(prefix="ray-head-")  # short: Ray's socket paths must fit in 107 bytes
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("RAY_ADDRESS", None)
+    # Ray turns token auth on when ~/.ray/auth_token exists, which depends on what ran here before; a
+    # loopback test cluster is reproducible only with it off, on the head and on the clients alike.
+    env["RAY_AUTH_MODE"] = "disabled"
+    head = subprocess.Popen(
+        [
+            str(VENV_BIN / "ray"),
+            "start",
+            "--head",
+            "--block",
+            f"--port={gcs_port}",
+            f"--dashboard-port={dashboard_port}",
+            # the default agent port (52365) is taken by the test session's own cluster
+            f"--dashboard-agent-listen-port={free_port()}",
+            "--dashboard-host=127.0.0.1",
+            "--include-dashboard=true",
+            "--num-cpus=1",
+            "--disable-usage-stats",
+            f"--temp-dir={temp_dir}",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for_port(dashboard_port, 60)
+        wait_for_job_agent(f"http://127.0.0.1:{dashboard_port}", env, 60)
+        yield {"gcs": f"127.0.0.1:{gcs_port}", "dashboard": f"http://127.0.0.1:{dashboard_port}", "env": env}
+    finally:
+        os.killpg(head.pid, signal.SIGKILL)
+        head.wait()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def test_embedded_session_is_reused_when_already_connected(ray_cluster):
+    assert session.connect(RayConfig(num_cpus=64)) == "local"
+    assert ray.cluster_resources()["CPU"] == 2  # the existing session, not a new 64-CPU one
+
+
+def test_ray_address_from_the_environment_joins_the_cluster(head_node):
+    probe = (
+        "import ray; from likeability import session; from likeability.config import RayConfig; "
+        "where = session.connect(RayConfig(num_cpus=7)); print(where, int(ray.cluster_resources()['CPU']))"
+    )
+    env = {**head_node["env"], "RAY_ADDRESS": head_node["gcs"]}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-2:] == [head_node["gcs"], "1"]
+
+
+def test_job_submit_ships_the_checkout_and_runs_the_cli(head_node, tmp_path):
+    """As a user submits: `--working-dir .` from the checkout, so the shipped source is what runs."""
+    RunFolder(str(tmp_path))  # an empty run
+    out = subprocess.run(
+        [
+            str(VENV_BIN / "ray"),
+            "job",
+            "submit",
+            "--address",
+            head_node["dashboard"],
+            "--working-dir",
+            ".",
+            "--",
+            "sh",
+            "-c",
+            "python -c 'import likeability.actors as a, likeability.tune as t; print(a.__file__, t.__file__)'"
+            f" && likeability status {tmp_path}",
+        ],
+        cwd=REPO,
+        env=head_node["env"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+    actors_file, tune_file = next(line for line in out.stdout.splitlines() if "actors/__init__.py" in line).split()
+    assert "working_dir_files" in actors_file and tune_file.endswith("tune/__init__.py")  # the shipped copy
+    assert f"run {tmp_path}" in out.stdout
+    assert "collect" in out.stdout and "users=0, posts=0" in out.stdout
+    assert "succeeded" in out.stdout

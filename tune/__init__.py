@@ -1,0 +1,1 @@
+"""Ray Tune sweeps (installed as likeability.tune)."""
