@@ -14,7 +14,8 @@ from likeability import pipeline, session
 from likeability.config import Config, ConfigError, dump_yaml, load
 from likeability.run import RunFolder, SchemaError
 from likeability.simulator.server import SimulatorServer, serve_in_thread
-from likeability.tokens import TokenError
+from likeability.runtime import Runtime
+from likeability.tokens import TokenError, mint_tokens, read_tokens
 
 DEMO_CONFIG = "configs/demo.toml"
 
@@ -73,10 +74,8 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     _save_config(config, run)
     where = session.connect(config.ray, getattr(args, "address", None))
     print(f"ray: {where}; run folder: {run.location}")
-    with _simulator(config) as api_url:
-        if api_url:
-            print(f"simulator: {config.simulator.accounts} accounts served at {api_url}")
-        pipeline.run_stages(config, run)
+    with _runtime(config) as runtime:
+        pipeline.run_stages(config, run, runtime)
     print("\n".join(pipeline.status_lines(run)))
     return 0
 
@@ -108,12 +107,16 @@ def _simulate_api(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _simulator(config: Config) -> Iterator[str | None]:
+def _runtime(config: Config) -> Iterator[Runtime]:
+    """The real Graph API and the configured tokens, or the bundled simulator serving for the whole run."""
     if not config.simulator.enabled:
-        yield None
+        yield Runtime(config.collect.api_base_url, lambda: read_tokens(config.collect.tokens))
         return
-    with serve_in_thread(SimulatorServer(config.simulator)) as url:
-        yield url
+    tokens = read_tokens(config.simulator.tokens) or mint_tokens(config.simulator.minted_tokens)
+    server = SimulatorServer(config.simulator, tokens=tokens)
+    with serve_in_thread(server) as url:
+        print(f"simulator: {config.simulator.accounts} accounts served at {url}, {len(tokens)} tokens")
+        yield Runtime(url, lambda: tokens, tuple(server.world.usernames))
 
 
 def _save_config(config: Config, run: RunFolder) -> None:

@@ -65,6 +65,7 @@ class SimulatorConfig(Section):
     throttle_code: Literal[4, 17, 80002] = 17
     throttle_http_status: int = Field(400, ge=400, le=599)
     tokens: TokenSource = TokenSource()
+    minted_tokens: int = Field(4, ge=1, description="tokens the demo makes up when `tokens` names none")
     expired_tokens: TokenSource = TokenSource()
     faults: FaultConfig = FaultConfig()
 
@@ -75,10 +76,39 @@ class SimulatorConfig(Section):
         return self
 
 
+class CollectConfig(Section):
+    """Where users and posts come from, and how hard the Graph API may be called."""
+
+    source: Literal["graph_api", "instaloader", "manifest"] = "graph_api"
+    instaloader_dir: str | None = Field(None, description="source=instaloader: a folder instaloader wrote")
+    manifest: str | None = Field(None, description="source=manifest: CSV or Parquet, one row per photo")
+    api_base_url: str = Field("https://graph.facebook.com", description="ignored while the simulator is enabled")
+    api_version: str = "v25.0"
+    ig_user_id: str = Field("17841400000000001", description="your professional account, the caller of discovery")
+    tokens: TokenSource = TokenSource()
+    usernames: list[str] = Field([], description="accounts to collect, besides usernames_file")
+    usernames_file: str | None = Field(None, description="one username per line")
+    hashtags: list[str] = Field(["me"], description="keep posts whose caption has one of these; [] keeps all")
+    min_age_days: float = Field(30.0, ge=0, description="younger posts have not settled their likes")
+    max_posts_per_user: int | None = Field(None, ge=1)
+    page_size: int = Field(50, ge=1, le=100)
+    calls_per_window: int = Field(200, ge=1, description="per token: the platform limit is 200 per hour")
+    window_seconds: float = Field(3600.0, gt=0)
+    slow_down_from_usage: float = Field(0.8, gt=0, le=1, description="reported usage where pacing stretches")
+    max_in_flight_per_token: int = Field(4, ge=1)
+    max_connections_per_token: int = Field(4, ge=1)
+    request_timeout_seconds: float = Field(30.0, gt=0)
+    max_retries: int = Field(6, ge=0)
+    backoff_base_seconds: float = Field(1.0, gt=0)
+    backoff_max_seconds: float = Field(60.0, gt=0)
+    usernames_per_part: int = Field(50, ge=1, description="accounts committed together as one unit of work")
+
+
 class Config(Section):
     run_dir: str = Field("runs/demo", description="local folder or pyarrow filesystem URI (s3://bucket/run)")
     ray: RayConfig = RayConfig()
     simulator: SimulatorConfig = SimulatorConfig()
+    collect: CollectConfig = CollectConfig()
 
 
 def load(path: str | Path | None, overrides: list[str] = ()) -> Config:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 DEFAULT_API_VERSION = "v25.0"
@@ -147,3 +147,23 @@ def business_discovery_fields(
         f"business_discovery.username({username})"
         f"{{id,username,followers_count,media_count,{media}{{{','.join(media_fields)}}}}}"
     )
+
+
+def read_usage(headers: Mapping[str, str]) -> tuple[float, float]:
+    """From a response's usage headers: (highest usage as a fraction of the limit, seconds until access returns).
+
+    Either header may be missing or malformed (proxies strip them); that reads as no information, (0, 0).
+    """
+    percents: list[float] = []
+    regain_minutes = 0.0
+    try:
+        app = json.loads(headers.get(APP_USAGE_HEADER) or "{}")
+        percents += [float(app.get(key, 0)) for key in ("call_count", "total_time", "total_cputime")]
+        business = json.loads(headers.get(BUSINESS_USE_CASE_USAGE_HEADER) or "{}")
+        for entries in business.values():
+            for entry in entries:
+                percents += [float(entry.get(key, 0)) for key in ("call_count", "total_time", "total_cputime")]
+                regain_minutes = max(regain_minutes, float(entry.get("estimated_time_to_regain_access", 0)))
+    except (ValueError, TypeError, AttributeError):
+        return 0.0, 0.0
+    return max(percents, default=0.0) / 100, regain_minutes * 60

@@ -6,8 +6,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from likeability.collect import run_collect
 from likeability.config import Config
 from likeability.run import RunFolder
+from likeability.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -16,11 +18,16 @@ class Stage:
     purpose: str
     tables: tuple[str, ...] = ()
     # None while the stage is not built yet; the pipeline then says so instead of pretending.
-    run: Callable[[Config, RunFolder], dict] | None = None
+    run: Callable[[Config, RunFolder, Runtime], dict] | None = None
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("collect", "Graph API (or an importer) -> users, posts", ("users", "posts")),
+    Stage(
+        "collect",
+        "Graph API (or an importer) -> users, posts",
+        ("users", "posts", "dropped_posts", "failed_users", "import_errors"),
+        run_collect,
+    ),
     Stage("filter", "follower-count outliers (median +/- k MAD) and unusable posts removed"),
     Stage("download", "images fetched, validated, stored content-addressed"),
     Stage("faces", "photos without a person dropped by a face detector"),
@@ -50,7 +57,11 @@ def stage_state(stage: Stage, run: RunFolder) -> str:
 
 
 def run_stages(
-    config: Config, run: RunFolder, stages: tuple[Stage, ...] = STAGES, echo: Callable[[str], None] = print
+    config: Config,
+    run: RunFolder,
+    runtime: Runtime,
+    stages: tuple[Stage, ...] = STAGES,
+    echo: Callable[[str], None] = print,
 ) -> None:
     """Run every built stage that has not finished, in order; finished stages are skipped, unbuilt ones named."""
     for stage in stages:
@@ -60,7 +71,7 @@ def run_stages(
             continue
         echo(f"{stage.name:<9} running: {stage.purpose}")
         started = time.monotonic()
-        summary = stage.run(config, run)
+        summary = stage.run(config, run, runtime)
         summary["seconds"] = round(time.monotonic() - started, 2)
         run.mark_done(stage.name, summary)
         echo(f"{stage.name:<9} done in {summary['seconds']} s")

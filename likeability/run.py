@@ -106,6 +106,9 @@ class Table:
             lambda tmp: pq.write_table(data, tmp, filesystem=self.run.fs),
         )
 
+    def delete_part(self, key: str) -> None:
+        _delete_quietly(self.run.fs, f"{self.folder}/part-{key}.parquet")
+
     def conform(self, rows: pa.Table | list[dict]) -> pa.Table:
         """`rows` as a table of exactly this schema, or SchemaError naming what is wrong."""
         if isinstance(rows, list):

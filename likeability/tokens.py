@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from pathlib import Path
 
 from likeability.config import TokenSource
@@ -30,6 +31,11 @@ def read_tokens(source: TokenSource) -> list[str]:
         lines += os.environ[source.env].splitlines()
     tokens = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
     return list(dict.fromkeys(tokens))
+
+
+def mint_tokens(count: int) -> list[str]:
+    """Fresh random tokens in the shape of Instagram's, for the bundled simulator only."""
+    return [f"IGQVJ{secrets.token_urlsafe(48)}" for _ in range(count)]
 
 
 class Redactor:

@@ -11,6 +11,7 @@ import pytest
 from likeability.cli import main
 from likeability.config import load
 from likeability.graph_api import business_discovery_fields
+from likeability.run import RunFolder
 from likeability.simulator.world import World
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,7 +21,10 @@ def test_status_of_a_new_run_lists_every_stage(tmp_path, capsys):
     assert main(["status", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"run {tmp_path}"
-    assert lines[1].split() == ["collect", "not", "built", "yet", "users=0,", "posts=0"]
+    assert lines[1].split() == [
+        "collect", "not", "started", "users=0,", "posts=0,", "dropped_posts=0,", "failed_users=0,", "import_errors=0"
+    ]
+    assert lines[2].split() == ["filter", "not", "built", "yet"]
     assert len(lines) == 10
 
 
@@ -34,14 +38,17 @@ def test_config_errors_exit_2_with_the_key_and_no_traceback(tmp_path, capsys):
     assert "Traceback" not in err
 
 
-def test_demo_starts_the_simulator_saves_the_config_and_names_unbuilt_stages(ray_cluster, tmp_path, monkeypatch, capsys):
+def test_demo_collects_from_the_simulator_saves_the_config_and_names_unbuilt_stages(
+    ray_cluster, tmp_path, monkeypatch, capsys
+):
     monkeypatch.chdir(REPO)  # the demo's default config is configs/demo.toml
     run_dir = tmp_path / "demo"
     assert main(["demo", "--run", str(run_dir), "--set", "simulator.accounts=5"]) == 0
     out = capsys.readouterr().out
     assert "ray: local" in out
     assert "simulator: 5 accounts served at http://127.0.0.1:" in out
-    assert "collect   not built yet" in out and "report    not built yet" in out
+    assert "collect   done in" in out and "report    not built yet" in out
+    assert RunFolder(str(run_dir)).table("users").num_rows() + RunFolder(str(run_dir)).table("failed_users").num_rows() == 5
     saved = load(run_dir / "config.yaml")
     assert saved == load(REPO / "configs" / "demo.toml", ["simulator.accounts=5", f"run_dir={run_dir}"])
 

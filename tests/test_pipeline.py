@@ -5,8 +5,10 @@ import pytest
 from likeability.config import Config
 from likeability.pipeline import STAGES, Stage, run_stages, stage_named, stage_state, status_lines
 from likeability.run import RunFolder
+from likeability.runtime import Runtime
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
+RUNTIME = Runtime("http://127.0.0.1:9", lambda: [])
 
 
 class CountingStage:
@@ -17,7 +19,7 @@ class CountingStage:
         self.fail_after = fail_after
         self.written: list[str] = []
 
-    def __call__(self, config: Config, run: RunFolder) -> dict:
+    def __call__(self, config: Config, run: RunFolder, runtime: Runtime) -> dict:
         users = run.table("users")
         for unit in sorted(set(self.units) - users.parts()):
             if self.fail_after is not None and len(self.written) == self.fail_after:
@@ -49,8 +51,8 @@ def test_finished_stage_is_not_run_again(tmp_path):
     body = CountingStage(["a", "b"])
     stages = (Stage("collect", "test", ("users",), body),)
     said: list[str] = []
-    run_stages(Config(), run, stages, said.append)
-    run_stages(Config(), run, stages, said.append)
+    run_stages(Config(), run, RUNTIME, stages, said.append)
+    run_stages(Config(), run, RUNTIME, stages, said.append)
     assert body.written == ["a", "b"]
     assert said[-1] == "collect   done"
     assert run.done_summary("collect")["users"] == 2
@@ -60,10 +62,10 @@ def test_interrupted_stage_resumes_without_redoing_committed_units(tmp_path):
     run = RunFolder(str(tmp_path))
     crashing = (Stage("collect", "test", ("users",), CountingStage(["a", "b", "c"], fail_after=2)),)
     with pytest.raises(RuntimeError):
-        run_stages(Config(), run, crashing, lambda _: None)
+        run_stages(Config(), run, RUNTIME, crashing, lambda _: None)
     assert stage_state(crashing[0], run) == "partial"
     resumed = CountingStage(["a", "b", "c"])
-    run_stages(Config(), run, (Stage("collect", "test", ("users",), resumed),), lambda _: None)
+    run_stages(Config(), run, RUNTIME, (Stage("collect", "test", ("users",), resumed),), lambda _: None)
     assert resumed.written == ["c"]
     assert run.table("users").num_rows() == 3
 
@@ -71,7 +73,7 @@ def test_interrupted_stage_resumes_without_redoing_committed_units(tmp_path):
 def test_unbuilt_stages_are_named_not_faked(tmp_path):
     run = RunFolder(str(tmp_path))
     said: list[str] = []
-    run_stages(Config(), run, (Stage("report", "not yet"),), said.append)
+    run_stages(Config(), run, RUNTIME, (Stage("report", "not yet"),), said.append)
     assert said == ["report    not built yet"]
     assert run.done_summary("report") is None
 
@@ -83,5 +85,5 @@ def test_status_lists_every_stage_with_row_counts(tmp_path):
         "  collect   not started    users=0, posts=0",
         "  report    not built yet",
     ]
-    run_stages(Config(), run, stages, lambda _: None)
+    run_stages(Config(), run, RUNTIME, stages, lambda _: None)
     assert status_lines(run, stages)[1] == "  collect   done           users=1, posts=0"

@@ -89,6 +89,7 @@ def test_arrow_tables_are_cast_to_the_schema_or_rejected(tmp_path):
             "permalink": [None],
             "timestamp": [NOW],
             "caption": ["#me"],
+            "image_path": [None],
         }
     )
     posts.write_part("p0", good)

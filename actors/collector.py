@@ -1,0 +1,182 @@
+"""The collector: spreads accounts over TokenActors by work stealing and commits them in units, exactly once.
+
+A unit is a fixed group of accounts. It commits by writing its `posts`, `dropped_posts` and `failed_users`
+parts and then, last, its `users` part, all under one key: a unit is committed exactly when its users part
+exists. On a resumed run, parts of a unit that died before its users part are removed, every account of a
+committed unit is skipped, and the rest are grouped into units again, so no account is fetched into two
+committed units and no post is written twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import ray
+from ray.exceptions import ActorDiedError, RayActorError
+
+from likeability.actors.account_client import AccountResult
+from likeability.actors.token_actor import TokenActor
+from likeability.config import CollectConfig
+from likeability.post_rules import drop_reason
+from likeability.run import RunFolder
+from likeability.tokens import Redactor
+
+UNIT_TABLES = ("posts", "dropped_posts", "failed_users")  # written before "users", which commits the unit
+
+
+class CollectionError(RuntimeError):
+    """Collection cannot go on (every token retired or dead); committed units are kept for a re-run."""
+
+
+@dataclass
+class Unit:
+    key: str
+    usernames: list[str]
+    results: dict[str, AccountResult] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return len(self.results) == len(self.usernames)
+
+
+def plan_units(run: RunFolder, usernames: list[str], per_unit: int) -> list[Unit]:
+    """Units for the accounts no committed unit holds, after clearing what a killed run left half-written."""
+    committed = run.table("users").parts()
+    for name in UNIT_TABLES:
+        table = run.table(name)
+        for key in table.parts() - committed:
+            table.delete_part(key)
+    done = set(run.table("users").read(["username"]).column("username").to_pylist())
+    done |= set(run.table("failed_users").read(["username"]).column("username").to_pylist())
+    pending = [name for name in usernames if name not in done]
+    groups = [pending[i : i + per_unit] for i in range(0, len(pending), per_unit)]
+    # The key names the accounts it holds, so a unit planned again from the same accounts reuses its key.
+    return [Unit("u-" + hashlib.sha256("\n".join(g).encode()).hexdigest()[:20], g) for g in groups]
+
+
+def commit_unit(run: RunFolder, unit: Unit, config: CollectConfig, now: datetime) -> None:
+    users, posts, dropped, failed = [], {}, [], []
+    for result in unit.results.values():
+        if result.status != "ok":
+            failed.append({"username": result.username, "reason": result.reason, "error_code": result.error_code})
+            continue
+        users.append(result.user)
+        for post in result.posts:
+            reason = drop_reason(post["timestamp"], post["caption"], now, config.min_age_days, config.hashtags)
+            if reason:
+                dropped.append({"media_id": post["media_id"], "username": post["username"], "reason": reason})
+            else:
+                posts.setdefault(post["media_id"], post)
+    for name, rows in (("posts", list(posts.values())), ("dropped_posts", dropped), ("failed_users", failed)):
+        run.table(name).write_part(unit.key, rows)
+    run.table("users").write_part(unit.key, users)
+
+
+class _Progress:
+    """One status line: calls, calls/s, accounts done, each token's state, ETA."""
+
+    def __init__(self, total_accounts: int, echo: Callable[[str], None]):
+        self.total = total_accounts
+        self.echo = echo
+        self.started = time.monotonic()
+        self.last = 0.0
+        self.interactive = sys.stderr.isatty()
+
+    def show(self, done: int, states: list[dict], final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self.last < (1.0 if self.interactive else 10.0):
+            return
+        self.last = now
+        elapsed = max(now - self.started, 1e-9)
+        calls = sum(s["calls"] for s in states)
+        eta = (self.total - done) * elapsed / done if done else float("nan")
+        tokens = " ".join(f"{s['label']}:{s['state']}" for s in states)
+        self.echo(f"collect: {calls} calls ({calls / elapsed:.1f}/s), accounts {done}/{self.total}, {tokens}, "
+                  f"ETA {eta:.0f} s")
+
+
+def collect_accounts(
+    run: RunFolder,
+    usernames: list[str],
+    tokens: list[str],
+    base_url: str,
+    config: CollectConfig,
+    echo: Callable[[str], None] = print,
+) -> dict:
+    """Collect every account not yet committed in `run`; returns counts for the stage summary."""
+    if not tokens:
+        raise CollectionError("no access tokens: set collect.tokens.file or collect.tokens.env")
+    redact = Redactor(tokens)
+    now = datetime.now(UTC)
+    units = plan_units(run, list(dict.fromkeys(usernames)), config.usernames_per_part)
+    unit_of = {name: unit for unit in units for name in unit.usernames}
+    queue = deque(unit_of)
+    actors = [
+        TokenActor.remote(Redactor.label(i), token, base_url, config)
+        for i, token in enumerate(tokens)
+    ]
+    usable = set(range(len(actors)))
+    in_flight: dict[ray.ObjectRef, tuple[int, str]] = {}
+    progress = _Progress(len(queue), echo)
+    done = 0
+    try:
+        while queue or in_flight:
+            # Work stealing: an actor gets a new account only when it has room, so a slow or blocked token
+            # simply takes fewer and a retired one none.
+            for index in sorted(usable):
+                while queue and sum(1 for i, _ in in_flight.values() if i == index) < config.max_in_flight_per_token:
+                    name = queue.popleft()
+                    in_flight[actors[index].fetch_account.remote(name)] = (index, name)
+            if not in_flight:
+                raise CollectionError(f"every token is retired or dead; {len(queue)} accounts left for a re-run")
+            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
+            for ref in ready:
+                index, name = in_flight.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except ActorDiedError:
+                    usable.discard(index)
+                    queue.appendleft(name)
+                    continue
+                except RayActorError:
+                    queue.appendleft(name)  # restarting; Ray queues new calls until it is back
+                    continue
+                if result is None:
+                    usable.discard(index)
+                    queue.appendleft(name)
+                    continue
+                unit = unit_of[name]
+                unit.results[name] = result
+                if unit.complete:
+                    commit_unit(run, unit, config, now)
+                done += 1
+            progress.show(done, _states(actors))
+        states = _states(actors)
+        progress.show(done, states, final=True)
+    except CollectionError as err:
+        raise CollectionError(redact(str(err))) from None
+    finally:
+        for actor in actors:
+            ray.kill(actor)
+    return {
+        "accounts_collected": done,
+        "calls": sum(s["calls"] for s in states),
+        "throttled": sum(s["throttled"] for s in states),
+        "retired_tokens": [s["label"] for s in states if s["state"] == "retired"],
+    }
+
+
+def _states(actors: list) -> list[dict]:
+    states = []
+    for index, actor in enumerate(actors):
+        try:
+            states.append(ray.get(actor.state.remote(), timeout=10))
+        except (RayActorError, ray.exceptions.GetTimeoutError):
+            states.append({"label": Redactor.label(index), "state": "down", "calls": 0, "throttled": 0, "retries": 0})
+    return states

@@ -1,0 +1,1 @@
+"""Importers: existing data (instaloader folders, manifests) -> the same users/posts tables as collection."""

@@ -1,0 +1,31 @@
+"""Checks shared by the collection tests: what the simulator's world says a complete collection holds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from likeability.config import CollectConfig
+from likeability.post_rules import drop_reason
+from likeability.run import RunFolder
+from likeability.simulator.server import SimulatorServer
+
+
+def expected(server: SimulatorServer, config: CollectConfig, now: datetime) -> tuple[int, int, int]:
+    """Accounts collected, failed, and posts kept, straight from the simulator's world."""
+    accounts = [server.world.account_at(i) for i in range(server.world.n_accounts)]
+    kept = 0
+    for account in accounts:
+        if account.business:
+            for post in server.world.account_media(account.index, 0, 10_000):
+                ts = datetime.fromtimestamp(post.timestamp, UTC)
+                kept += drop_reason(ts, post.caption, now, config.min_age_days, config.hashtags) is None
+    business = sum(a.business for a in accounts)
+    return business, len(accounts) - business, kept
+
+
+def check_exactly_once(run: RunFolder, server: SimulatorServer, config: CollectConfig) -> None:
+    users, posts = run.table("users").read(), run.table("posts").read()
+    ok, failed, kept = expected(server, config, datetime.now(UTC))
+    assert users.num_rows == ok == len(set(users.column("username").to_pylist()))
+    assert run.table("failed_users").num_rows() == failed
+    assert posts.num_rows == kept == len(set(posts.column("media_id").to_pylist()))
