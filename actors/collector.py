@@ -47,11 +47,7 @@ class Unit:
 
 def plan_units(run: RunFolder, usernames: list[str], per_unit: int) -> list[Unit]:
     """Units for the accounts no committed unit holds, after clearing what a killed run left half-written."""
-    committed = run.table("users").parts()
-    for name in UNIT_TABLES:
-        table = run.table(name)
-        for key in table.parts() - committed:
-            table.delete_part(key)
+    run.discard_uncommitted(UNIT_TABLES, commit_table="users")
     done = set(run.table("users").read(["username"]).column("username").to_pylist())
     done |= set(run.table("failed_users").read(["username"]).column("username").to_pylist())
     pending = [name for name in usernames if name not in done]
@@ -73,9 +69,8 @@ def commit_unit(run: RunFolder, unit: Unit, config: CollectConfig, now: datetime
                 dropped.append({"media_id": post["media_id"], "username": post["username"], "reason": reason})
             else:
                 posts.setdefault(post["media_id"], post)
-    for name, rows in (("posts", list(posts.values())), ("dropped_posts", dropped), ("failed_users", failed)):
-        run.table(name).write_part(unit.key, rows)
-    run.table("users").write_part(unit.key, users)
+    rows = {"posts": list(posts.values()), "dropped_posts": dropped, "failed_users": failed, "users": users}
+    run.commit_unit(unit.key, rows, commit_table="users")
 
 
 class _Progress:

@@ -56,6 +56,23 @@ class RunFolder:
     def table(self, name: str) -> Table:
         return Table(self, name)
 
+    def commit_unit(self, key: str, rows: dict[str, list[dict]], commit_table: str) -> None:
+        """Write one unit of work into several tables under one key, `commit_table` last: the unit counts as
+        committed exactly when that part exists, so a unit killed halfway is redone, never half-counted."""
+        for name, table_rows in rows.items():
+            if name != commit_table:
+                self.table(name).write_part(key, table_rows)
+        self.table(commit_table).write_part(key, rows[commit_table])
+
+    def discard_uncommitted(self, tables: tuple[str, ...], commit_table: str, prefix: str = "") -> None:
+        """Remove parts (with keys starting `prefix`) that a killed unit wrote before its commit part."""
+        committed = self.table(commit_table).parts()
+        for name in tables:
+            table = self.table(name)
+            for key in table.parts() - committed:
+                if key.startswith(prefix):
+                    table.delete_part(key)
+
     def mark_done(self, stage: str, summary: dict) -> None:
         self.write_text(f"_stages/{stage}.json", json.dumps(summary, indent=2, default=str))
 

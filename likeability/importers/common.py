@@ -60,7 +60,8 @@ class Committer:
         self.run = run
         self.prefix = prefix
         self.done = {key for key in run.table(_MARKER).parts() if self._owns(key)}
-        self._discard_uncommitted()
+        # Parts of a unit killed before its commit record must not count as already seen when it is redone.
+        run.discard_uncommitted(_DATA_TABLES, commit_table=_MARKER, prefix=f"{prefix}-")
         self.media_ids = {*self._column("posts", "media_id"), *self._column("dropped_posts", "media_id")}
         self.usernames = set(self._column("users", "username"))
         self.duplicates = 0
@@ -75,9 +76,8 @@ class Committer:
         batch.posts = self._first_seen(batch.posts)
         batch.dropped_posts = self._first_seen(batch.dropped_posts)
         users = [u for u in batch.users if u["username"] not in self.usernames]
-        for name in _DATA_TABLES:
-            self.run.table(name).write_part(batch.key, getattr(batch, name))
-        self.run.table(_MARKER).write_part(batch.key, users)
+        rows = {name: getattr(batch, name) for name in _DATA_TABLES}
+        self.run.commit_unit(batch.key, {**rows, _MARKER: users}, commit_table=_MARKER)
         self.usernames.update(u["username"] for u in users)
         self.done.add(batch.key)
 
@@ -98,15 +98,6 @@ class Committer:
 
     def _owns(self, key: str) -> bool:
         return key.startswith(f"{self.prefix}-")
-
-    def _discard_uncommitted(self) -> None:
-        # A unit killed between its first and last write left parts without a commit record; removing them keeps
-        # their rows from counting as already seen when the unit is imported again.
-        for name in _DATA_TABLES:
-            table = self.run.table(name)
-            for key in table.parts():
-                if self._owns(key) and key not in self.done:
-                    table.delete_part(key)
 
     def _column(self, table: str, column: str) -> list[str]:
         return self.run.table(table).read(columns=[column]).column(column).to_pylist()
