@@ -147,9 +147,11 @@ class AccountClient:
             async with self._session.get(
                 self._url, params={**params, "access_token": self._token}, timeout=timeout
             ) as response:
-                self._pacer.observe(*graph_api.read_usage(response.headers), self._clock())
+                usage, regain = graph_api.read_usage(response.headers)
+                retry_after = graph_api.retry_after_seconds(response.headers.get("Retry-After"))
+                # Retry-After counts seconds, the usage header's regain estimate whole minutes: the finer one wins.
+                self._pacer.observe(usage, regain if retry_after is None else 0.0, self._clock())
                 raw = await response.read()
-                retry_after = response.headers.get("Retry-After")
                 status = response.status
         except (aiohttp.ClientError, asyncio.TimeoutError) as err:
             # aiohttp's messages can hold the request URL, and with it the token
@@ -166,15 +168,15 @@ class AccountClient:
             return body
         return self._raise_for(body["error"], status, retry_after)
 
-    def _raise_for(self, error: dict, status: int, retry_after: str | None) -> dict:
+    def _raise_for(self, error: dict, status: int, retry_after: float | None) -> dict:
         code = int(error.get("code", 0))
         message = self._redact(str(error.get("message", "")))
         kind = graph_api.classify_error(code)
         if kind == "throttle" or status == 429:
             self.counts.throttled += 1
             now = self._clock()
-            if retry_after:
-                self._pacer.block(now, float(retry_after))
+            if retry_after is not None:
+                self._pacer.block(now, retry_after)
             elif self._pacer.blocked_until <= now:
                 # No Retry-After and no regain estimate in the usage headers (observe() applies that one):
                 # wait a whole window, the longest a sliding window can stay full.

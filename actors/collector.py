@@ -73,27 +73,34 @@ def commit_unit(run: RunFolder, unit: Unit, config: CollectConfig, now: datetime
     run.commit_unit(unit.key, rows, commit_table="users")
 
 
-class _Progress:
-    """One status line: calls, calls/s, accounts done, each token's state, ETA."""
+class Progress:
+    """One status line: calls, calls/s, accounts done, each token's state, ETA. Every second on a terminal,
+    every 10 s into a log file, and always at the end."""
 
-    def __init__(self, total_accounts: int, echo: Callable[[str], None]):
+    def __init__(
+        self,
+        total_accounts: int,
+        echo: Callable[[str], None],
+        clock: Callable[[], float] = time.monotonic,
+        interactive: bool | None = None,
+    ):
         self.total = total_accounts
         self.echo = echo
-        self.started = time.monotonic()
-        self.last = 0.0
-        self.interactive = sys.stderr.isatty()
+        self.clock = clock
+        self.started = clock()
+        self.last = float("-inf")
+        self.every = 1.0 if (sys.stderr.isatty() if interactive is None else interactive) else 10.0
 
     def show(self, done: int, states: list[dict], final: bool = False) -> None:
-        now = time.monotonic()
-        if not final and now - self.last < (1.0 if self.interactive else 10.0):
+        now = self.clock()
+        if not final and now - self.last < self.every:
             return
         self.last = now
         elapsed = max(now - self.started, 1e-9)
         calls = sum(s["calls"] for s in states)
-        eta = (self.total - done) * elapsed / done if done else float("nan")
+        eta = f"ETA {(self.total - done) * elapsed / done:.0f} s" if done else "ETA unknown"
         tokens = " ".join(f"{s['label']}:{s['state']}" for s in states)
-        self.echo(f"collect: {calls} calls ({calls / elapsed:.1f}/s), accounts {done}/{self.total}, {tokens}, "
-                  f"ETA {eta:.0f} s")
+        self.echo(f"collect: {calls} calls ({calls / elapsed:.1f}/s), accounts {done}/{self.total}, {tokens}, {eta}")
 
 
 def collect_accounts(
@@ -102,13 +109,15 @@ def collect_accounts(
     tokens: list[str],
     base_url: str,
     config: CollectConfig,
+    now: datetime | None = None,
     echo: Callable[[str], None] = print,
 ) -> dict:
-    """Collect every account not yet committed in `run`; returns counts for the stage summary."""
+    """Collect every account not yet committed in `run`, judging post ages at `now` (default: the present);
+    returns counts for the stage summary."""
     if not tokens:
         raise CollectionError("no access tokens: set collect.tokens.file or collect.tokens.env")
     redact = Redactor(tokens)
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     units = plan_units(run, list(dict.fromkeys(usernames)), config.usernames_per_part)
     unit_of = {name: unit for unit in units for name in unit.usernames}
     queue = deque(unit_of)
@@ -118,14 +127,15 @@ def collect_accounts(
     ]
     usable = set(range(len(actors)))
     in_flight: dict[ray.ObjectRef, tuple[int, str]] = {}
-    progress = _Progress(len(queue), echo)
+    progress = Progress(len(queue), echo)
     done = 0
     try:
         while queue or in_flight:
             # Work stealing: an actor gets a new account only when it has room, so a slow or blocked token
-            # simply takes fewer and a retired one none.
+            # simply takes fewer and a retired one none. Room is twice what it runs at once: the spare accounts
+            # wait inside the actor, so it never idles for a round trip to this loop between two accounts.
             for index in sorted(usable):
-                while queue and sum(1 for i, _ in in_flight.values() if i == index) < config.max_in_flight_per_token:
+                while queue and sum(1 for i, _ in in_flight.values() if i == index) < 2 * config.max_in_flight_per_token:
                     name = queue.popleft()
                     in_flight[actors[index].fetch_account.remote(name)] = (index, name)
             if not in_flight:

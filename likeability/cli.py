@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, TokenError, SchemaError) as err:
+    except (ConfigError, TokenError, SchemaError, pipeline.StageOrderError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
@@ -48,6 +48,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--run", help="run folder (overrides run_dir)")
     run.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, then config, then embedded)")
     run.set_defaults(handler=_run_pipeline)
+
+    for stage in pipeline.STAGES:
+        if stage.run is None:
+            continue
+        verb = verbs.add_parser(stage.name, help=f"run only the {stage.name} stage: {stage.purpose}")
+        with_config(verb, None)
+        verb.add_argument("--run", help="run folder (overrides run_dir)")
+        verb.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, then config, then embedded)")
+        verb.set_defaults(handler=_run_pipeline, stage=stage.name)
 
     status = verbs.add_parser("status", help="print each stage's state and row counts")
     status.add_argument("run", help="run folder or URI")
@@ -74,8 +83,13 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     _save_config(config, run)
     where = session.connect(config.ray, getattr(args, "address", None))
     print(f"ray: {where}; run folder: {run.location}")
+    stages = pipeline.STAGES
+    if getattr(args, "stage", None):
+        stage = pipeline.stage_named(args.stage)
+        pipeline.check_ready(stage, run)
+        stages = (stage,)
     with _runtime(config) as runtime:
-        pipeline.run_stages(config, run, runtime)
+        pipeline.run_stages(config, run, runtime, stages)
     print("\n".join(pipeline.status_lines(run)))
     return 0
 

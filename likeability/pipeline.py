@@ -46,6 +46,21 @@ def stage_named(name: str) -> Stage:
     raise KeyError(f"no stage {name!r}; stages are {[s.name for s in STAGES]}")
 
 
+class StageOrderError(RuntimeError):
+    """A stage was asked to run before the stages it reads from have finished."""
+
+
+def check_ready(stage: Stage, run: RunFolder, stages: tuple[Stage, ...] = STAGES) -> None:
+    """Every built stage before `stage` must be done, since it reads their tables."""
+    for earlier in stages[: stages.index(stage)]:
+        state = stage_state(earlier, run)
+        if state not in ("done", "not built yet"):
+            raise StageOrderError(
+                f"stage {stage.name} reads what {earlier.name} writes, and {earlier.name} is {state} in "
+                f"{run.location}; run `likeability {earlier.name}` (or `likeability run`) first"
+            )
+
+
 def stage_state(stage: Stage, run: RunFolder) -> str:
     if stage.run is None:
         return "not built yet"
@@ -74,7 +89,8 @@ def run_stages(
         summary = stage.run(config, run, runtime)
         summary["seconds"] = round(time.monotonic() - started, 2)
         run.mark_done(stage.name, summary)
-        echo(f"{stage.name:<9} done in {summary['seconds']} s")
+        details = "".join(f", {key}={value}" for key, value in summary.items() if key != "seconds")
+        echo(f"{stage.name:<9} done in {summary['seconds']} s{details}")
 
 
 def status_lines(run: RunFolder, stages: tuple[Stage, ...] = STAGES) -> list[str]:

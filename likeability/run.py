@@ -5,6 +5,7 @@ A run is one folder, local or on any filesystem pyarrow understands (`s3://bucke
     config.yaml              the resolved config of the latest invocation
     <table>/part-<key>.parquet
                              a table is a folder of parts; a part is one committed unit of work
+    _stages/<stage>.started  when the stage first started; date rules (post age) use it on every resume
     _stages/<stage>.json     written last, when a stage has finished: its presence makes a re-run a no-op
 
 Parts are written to a hidden temporary name and then renamed, so a reader never sees half a part, and a
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -72,6 +74,15 @@ class RunFolder:
             for key in table.parts() - committed:
                 if key.startswith(prefix):
                     table.delete_part(key)
+
+    def started_at(self, stage: str) -> datetime:
+        """When `stage` first started in this run, so a resumed run judges post ages as the first one did."""
+        name = f"_stages/{stage}.started"
+        text = self.read_text(name)
+        if text is None:
+            text = datetime.now(UTC).isoformat()
+            self.write_text(name, text)
+        return datetime.fromisoformat(text)
 
     def mark_done(self, stage: str, summary: dict) -> None:
         self.write_text(f"_stages/{stage}.json", json.dumps(summary, indent=2, default=str))

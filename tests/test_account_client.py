@@ -202,6 +202,9 @@ OK = (200, {}, json.dumps({"business_discovery": DISCOVERY}).encode())
         (error(80002, headers={"X-Business-Use-Case-Usage": json.dumps(
             {"1": [{"type": "instagram", "call_count": 100, "total_cputime": 5, "total_time": 5,
                     "estimated_time_to_regain_access": 2}]})}), 120),
+        (error(17, headers={"Retry-After": "5", "X-Business-Use-Case-Usage": json.dumps(
+            {"1": [{"type": "instagram", "call_count": 50, "total_cputime": 5, "total_time": 5,
+                    "estimated_time_to_regain_access": 1}]})}), 5),  # seconds beat rounded-up minutes
     ],
 )
 def test_every_throttle_form_stops_calls_until_access_returns(answer, blocked_for):

@@ -56,6 +56,15 @@ def test_demo_collects_from_the_simulator_saves_the_config_and_names_unbuilt_sta
     assert "config changed since the last invocation of this run: simulator.accounts" in capsys.readouterr().out
 
 
+def test_a_stage_verb_runs_that_stage_alone(ray_cluster, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    config = ["--config", str(REPO / "configs" / "demo.toml"), "--run", str(run_dir), "--set", "simulator.accounts=4"]
+    assert main(["collect", *config]) == 0
+    progress = capsys.readouterr().out.split(f"run {run_dir}")[0]  # before the closing status table
+    assert "collect   done in" in progress and "filter" not in progress
+    assert RunFolder(str(run_dir)).done_summary("collect") is not None
+
+
 def test_simulate_api_serves_business_discovery_with_usage_headers_until_interrupted(tmp_path):
     tokens = tmp_path / "tokens.txt"
     tokens.write_text("SIMTOKEN-cli-0001\n")

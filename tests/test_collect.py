@@ -69,12 +69,14 @@ file = "{token_file}"
         os.killpg(driver.pid, signal.SIGKILL)  # the embedded Ray it started, as a crash would leave it
         committed = len(run.table("users").parts())
         assert 3 <= committed < 20, f"killed after {committed} of 20 units; see {tmp_path / 'first.log'}"
+        first_start = run.started_at("collect")
 
         second = subprocess.run([LIKEABILITY, "run", "--config", str(config)], capture_output=True, text=True,
                                 timeout=300)
         assert second.returncode == 0, second.stdout + second.stderr
         (tmp_path / "second.log").write_text(second.stdout + second.stderr)
     check_exactly_once(run, server, CollectConfig())
+    assert run.started_at("collect") == first_start  # post ages judged at the same moment on resume
     assert run.done_summary("collect")["accounts_collected"] == 60 - 3 * committed  # only the uncommitted again
 
     leaks = []

@@ -8,7 +8,7 @@ import psutil
 import pytest
 
 from helpers import check_exactly_once
-from likeability.actors.collector import CollectionError, collect_accounts
+from likeability.actors.collector import CollectionError, Progress, collect_accounts
 from likeability.config import CollectConfig, SimulatorConfig
 from likeability.run import RunFolder
 from likeability.simulator.server import SimulatorServer, serve_in_thread
@@ -92,3 +92,22 @@ def test_an_actor_killed_mid_run_is_restarted_and_nothing_is_lost(ray_cluster, t
         killer.join()
     assert killed, "no TokenActor process was found to kill"
     check_exactly_once(run, server, config)
+
+
+def test_progress_line_shows_calls_rate_token_states_and_eta_at_its_pace():
+    said: list[str] = []
+    moments = iter([100.0, 105.0, 110.0, 115.0, 120.0])  # construction, then one per show()
+    progress = Progress(10, said.append, clock=lambda: next(moments), interactive=False)
+    states = [
+        {"label": "token#0", "state": "ok", "calls": 30},
+        {"label": "token#1", "state": "blocked", "calls": 20},
+    ]
+    progress.show(0, states)
+    progress.show(2, states)  # 5 s after the last line: a log file gets one every 10 s
+    progress.show(4, states)
+    progress.show(5, states, final=True)
+    assert said == [
+        "collect: 50 calls (10.0/s), accounts 0/10, token#0:ok token#1:blocked, ETA unknown",
+        "collect: 50 calls (3.3/s), accounts 4/10, token#0:ok token#1:blocked, ETA 22 s",
+        "collect: 50 calls (2.5/s), accounts 5/10, token#0:ok token#1:blocked, ETA 20 s",
+    ]

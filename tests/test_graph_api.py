@@ -1,4 +1,5 @@
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -92,3 +93,21 @@ def test_usage_headers():
         ]
     }
     assert set(graph_api.usage_headers(1, 1, 1)) == {graph_api.APP_USAGE_HEADER}
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("7", 7.0),
+        ("0.5", 0.5),
+        ("-3", 0.0),
+        ("Sun, 29 Nov 2026 12:00:30 GMT", 30.0),
+        ("Sun, 29 Nov 2026 11:59:00 GMT", 0.0),  # already past
+        ("soon", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_retry_after_is_seconds_or_an_http_date(value, expected):
+    now = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
+    assert graph_api.retry_after_seconds(value, now) == expected

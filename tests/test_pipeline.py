@@ -3,7 +3,16 @@ from datetime import UTC, datetime
 import pytest
 
 from likeability.config import Config
-from likeability.pipeline import STAGES, Stage, run_stages, stage_named, stage_state, status_lines
+from likeability.pipeline import (
+    STAGES,
+    Stage,
+    StageOrderError,
+    check_ready,
+    run_stages,
+    stage_named,
+    stage_state,
+    status_lines,
+)
 from likeability.run import RunFolder
 from likeability.runtime import Runtime
 
@@ -87,3 +96,17 @@ def test_status_lists_every_stage_with_row_counts(tmp_path):
     ]
     run_stages(Config(), run, RUNTIME, stages, lambda _: None)
     assert status_lines(run, stages)[1] == "  collect   done           users=1, posts=0"
+
+
+def test_a_stage_runs_only_after_the_built_stages_before_it(tmp_path):
+    run = RunFolder(str(tmp_path))
+    stages = (
+        Stage("collect", "test", ("users",), CountingStage(["a"])),
+        Stage("filter", "not built"),
+        Stage("labels", "test", ("posts",), CountingStage([])),
+    )
+    check_ready(stages[0], run, stages)
+    with pytest.raises(StageOrderError, match="stage labels reads what collect writes, and collect is not started"):
+        check_ready(stages[2], run, stages)
+    run_stages(Config(), run, RUNTIME, stages[:1], lambda _: None)
+    check_ready(stages[2], run, stages)  # the unbuilt stage between them does not block it

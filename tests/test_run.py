@@ -119,6 +119,13 @@ def test_stage_markers_and_text_files(tmp_path):
     assert run.read_text("config.yaml") == "a: 2\n"
 
 
+def test_a_stage_start_time_is_kept_for_every_resume(tmp_path):
+    first = RunFolder(str(tmp_path)).started_at("collect")
+    assert first.tzinfo is not None
+    assert RunFolder(str(tmp_path)).started_at("collect") == first
+    assert RunFolder(str(tmp_path)).started_at("download") >= first
+
+
 def test_uri_locations_work_like_paths(tmp_path):
     run = RunFolder(f"file://{tmp_path}/uri-run")
     run.table("users").write_part("w0", [user("a")])

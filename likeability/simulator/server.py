@@ -26,7 +26,7 @@ import threading
 import time
 import traceback
 import zlib
-from collections import Counter
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -103,6 +103,10 @@ class SimulatorStats:
     rejected_token_calls: int = 0
     image_requests: int = 0
     faults: Counter[str] = field(default_factory=Counter)
+    # Arrival times (the server's clock) of each token's latest API calls, for throughput measurements.
+    call_times: defaultdict[str, deque[float]] = field(
+        default_factory=lambda: defaultdict(lambda: deque(maxlen=100_000))
+    )
 
     def as_json(self, labels: list[str]) -> dict[str, Any]:
         return {
@@ -276,6 +280,7 @@ class SimulatorServer:
             now = self._clock()
             window.record(now)
             self.stats.api_calls[label] += 1
+            self.stats.call_times[label].append(now)
             usage = window.usage(now)
             if usage > 1.0:
                 self.stats.throttled[label] += 1
