@@ -12,6 +12,7 @@ import yaml
 
 from likeability import pipeline, session
 from likeability.config import Config, ConfigError, dump_yaml, load
+from likeability.funnel import funnel, funnel_lines
 from likeability.run import RunFolder, SchemaError
 from likeability.simulator.server import SimulatorServer, serve_in_thread
 from likeability.runtime import Runtime
@@ -90,13 +91,21 @@ def _run_pipeline(args: argparse.Namespace) -> int:
         stages = (stage,)
     with _runtime(config) as runtime:
         pipeline.run_stages(config, run, runtime, stages)
-    print("\n".join(pipeline.status_lines(run)))
+    _print_status(run)
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    print("\n".join(pipeline.status_lines(RunFolder(args.run))))
+    _print_status(RunFolder(args.run))
     return 0
+
+
+def _print_status(run: RunFolder) -> None:
+    print("\n".join(pipeline.status_lines(run)))
+    steps = funnel(run)
+    if steps[0].count:
+        print("posts, step by step:")
+        print("\n".join(funnel_lines(steps)))
 
 
 def _simulate_api(args: argparse.Namespace) -> int:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from likeability.collect import run_collect
 from likeability.config import Config
+from likeability.curate import run_curate
+from likeability.follower_filter import run_filter
 from likeability.run import RunFolder
 from likeability.runtime import Runtime
 
@@ -28,9 +30,18 @@ STAGES: tuple[Stage, ...] = (
         ("users", "posts", "dropped_posts", "failed_users", "import_errors"),
         run_collect,
     ),
-    Stage("filter", "follower-count outliers (median +/- k MAD) and unusable posts removed"),
-    Stage("download", "images fetched, validated, stored content-addressed"),
-    Stage("faces", "photos without a person dropped by a face detector"),
+    Stage(
+        "filter",
+        "follower-count outliers (median +/- k MAD) and unusable posts removed",
+        ("user_filter", "candidates", "excluded_posts"),
+        run_filter,
+    ),
+    Stage(
+        "curate",
+        "images fetched, validated and stored by content, faces detected: one Ray Data stream",
+        ("downloads", "faces"),
+        run_curate,
+    ),
     Stage("labels", "likes/followers median split, user-grouped train/test split"),
     Stage("embed", "CNN features (fc6, fc7) of each photo and its mirror"),
     Stage("sweeps", "Ray Tune sweeps: LinearSVC C, SGD-SVM, random forest"),

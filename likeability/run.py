@@ -46,19 +46,28 @@ class RunFolder:
         return "/".join([self.root, *parts])
 
     def write_text(self, name: str, text: str) -> None:
-        self._write_atomically(self.path(name), lambda tmp: _write_bytes(self.fs, tmp, text.encode()))
+        self.write_bytes(name, text.encode())
 
     def read_text(self, name: str) -> str | None:
-        path = self.path(name)
-        if self.fs.get_file_info(path).type != pafs.FileType.File:
+        data = self.read_bytes(name)
+        return None if data is None else data.decode()
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        self._write_atomically(self.path(name), lambda tmp: _write_bytes(self.fs, tmp, data))
+
+    def read_bytes(self, name: str) -> bytes | None:
+        if not self.exists(name):
             return None
-        with self.fs.open_input_stream(path) as stream:
-            return stream.read().decode()
+        with self.fs.open_input_stream(self.path(name)) as stream:
+            return stream.read()
+
+    def exists(self, name: str) -> bool:
+        return self.fs.get_file_info(self.path(name)).type == pafs.FileType.File
 
     def table(self, name: str) -> Table:
         return Table(self, name)
 
-    def commit_unit(self, key: str, rows: dict[str, list[dict]], commit_table: str) -> None:
+    def commit_unit(self, key: str, rows: dict[str, pa.Table | list[dict]], commit_table: str) -> None:
         """Write one unit of work into several tables under one key, `commit_table` last: the unit counts as
         committed exactly when that part exists, so a unit killed halfway is redone, never half-counted."""
         for name, table_rows in rows.items():

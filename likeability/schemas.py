@@ -57,10 +57,70 @@ IMPORT_ERRORS = pa.schema(
     ]
 )
 
+# Every collected user with the follower filter's verdict (reason null when kept).
+USER_FILTER = pa.schema(
+    [
+        pa.field("username", pa.string(), nullable=False),
+        pa.field("followers_count", pa.int64(), nullable=False),
+        pa.field("kept", pa.bool_(), nullable=False),
+        pa.field("reason", pa.string()),
+    ]
+)
+
+# Posts that go on to download and labelling: a kept user, visible likes, an image to fetch or read.
+CANDIDATES = pa.schema(
+    [
+        pa.field("media_id", pa.string(), nullable=False),
+        pa.field("username", pa.string(), nullable=False),
+        pa.field("like_count", pa.int64(), nullable=False),
+        pa.field("followers_count", pa.int64(), nullable=False),
+        pa.field("timestamp", UTC_MICROS, nullable=False),
+        pa.field("media_url", pa.string()),
+        pa.field("image_path", pa.string()),
+    ]
+)
+
+# Posts the filter left out, and why (user_mad_high, hidden_likes, video, ...).
+EXCLUDED_POSTS = DROPPED_POSTS
+
+# One row per candidate: how fetching (or reading) its image went, and where the image is stored.
+DOWNLOADS = pa.schema(
+    [
+        pa.field("media_id", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),  # ok, http_error, timeout, too_large, not_an_image, ...
+        pa.field("detail", pa.string()),
+        pa.field("http_status", pa.int32()),
+        pa.field("sha256", pa.string()),
+        pa.field("stored_path", pa.string()),  # inside the run: images/ab/<sha256>.<ext>
+        pa.field("format", pa.string()),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("num_bytes", pa.int64()),
+    ]
+)
+
+# Face detection for every image that downloaded: all faces above the score threshold and the verdict.
+FACES = pa.schema(
+    [
+        pa.field("media_id", pa.string(), nullable=False),
+        pa.field("face_count", pa.int32(), nullable=False),
+        pa.field("best_score", pa.float32()),
+        pa.field("boxes", pa.list_(pa.list_(pa.float32(), 4)), nullable=False),  # x1, y1, x2, y2 in pixels
+        pa.field("scores", pa.list_(pa.float32()), nullable=False),
+        pa.field("largest_face_ratio", pa.float32(), nullable=False),  # largest box area / image area
+        pa.field("has_face", pa.bool_(), nullable=False),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "users": USERS,
     "posts": POSTS,
     "dropped_posts": DROPPED_POSTS,
     "failed_users": FAILED_USERS,
     "import_errors": IMPORT_ERRORS,
+    "user_filter": USER_FILTER,
+    "candidates": CANDIDATES,
+    "excluded_posts": EXCLUDED_POSTS,
+    "downloads": DOWNLOADS,
+    "faces": FACES,
 }

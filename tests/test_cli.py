@@ -24,8 +24,9 @@ def test_status_of_a_new_run_lists_every_stage(tmp_path, capsys):
     assert lines[1].split() == [
         "collect", "not", "started", "users=0,", "posts=0,", "dropped_posts=0,", "failed_users=0,", "import_errors=0"
     ]
-    assert lines[2].split() == ["filter", "not", "built", "yet"]
-    assert len(lines) == 10
+    assert lines[2].split() == ["filter", "not", "started", "user_filter=0,", "candidates=0,", "excluded_posts=0"]
+    assert lines[-1].split() == ["report", "not", "built", "yet"]
+    assert len(lines) == 9
 
 
 def test_config_errors_exit_2_with_the_key_and_no_traceback(tmp_path, capsys):

@@ -42,8 +42,7 @@ def test_stages_are_in_pipeline_order():
     assert [s.name for s in STAGES] == [
         "collect",
         "filter",
-        "download",
-        "faces",
+        "curate",
         "labels",
         "embed",
         "sweeps",

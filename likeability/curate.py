@@ -1,0 +1,222 @@
+"""The curate stage: candidate posts -> images fetched -> decoded -> faces detected -> rows, as one stream.
+
+One Ray Data pipeline, so detection starts on the first images while later ones are still downloading:
+
+    candidates (blocks of download.batch_size posts, in the object store)
+      -> FetchImages   actor pool, async aiohttp: many requests in flight per actor, cheap header checks
+      -> DetectFaces   actor pool (GPU when configured): decode (JPEG draft), store by content, detect
+      -> the driver    commits `downloads` and `faces` rows together, a part per group of posts
+
+Images travel as their original bytes (never re-encoded) and are decoded once, in the detector. A post is
+done when its `downloads` row is committed; a re-run skips done posts, so it fetches only what is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import ray
+
+from likeability.config import Config, ConfigError, DownloadConfig, FacesConfig
+from likeability.faces.detection import Faces, build_detector, summarize
+from likeability.fetch import Fetched, ImageFetcher, open_session
+from likeability.image_decode import BadImage, decode_rgb, sniff, sniff_format
+from likeability.image_store import ImageStore
+from likeability.run import RunFolder
+from likeability.runtime import Runtime
+from likeability.schemas import DOWNLOADS, FACES
+from likeability.url_policy import UrlPolicy
+
+# A fetch actor waits on the network and reads headers; it takes no CPU slot, so the detector pool may
+# have every CPU without starving it (an actor pool holding all CPUs that other work needs would hang).
+FETCH_CPUS = 0
+COMMIT_EVERY = 256
+# What a fetch actor hands on: the original bytes of each image that arrived and passed the header checks.
+FETCHED = pa.schema(
+    [
+        pa.field("media_id", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("detail", pa.string()),
+        pa.field("http_status", pa.int32()),
+        pa.field("body", pa.binary()),
+    ]
+)  # posts per committed part: small enough to lose little to a crash, big enough for Parquet
+
+
+class FetchImages:
+    """Ray Data callable class: fetches one batch of posts' images concurrently on the actor's event loop."""
+
+    def __init__(self, config: DownloadConfig):
+        self._config = config
+        self._policy = UrlPolicy(config.allowed_hosts, config.allow_private_addresses)
+        self._fetcher: ImageFetcher | None = None
+
+    async def __call__(self, batch: pa.Table) -> pa.Table:
+        if self._fetcher is None:  # the session belongs to the event loop Ray Data runs this on
+            self._fetcher = ImageFetcher(open_session(self._config, self._policy), self._policy, self._config)
+        urls, paths = batch.column("media_url").to_pylist(), batch.column("image_path").to_pylist()
+        results = await asyncio.gather(*(self._one(url, path) for url, path in zip(urls, paths, strict=True)))
+        return pa.table(
+            {
+                "media_id": batch.column("media_id"),
+                "status": [r.status for r in results],
+                "detail": [r.detail for r in results],
+                "http_status": [r.http_status for r in results],
+                "body": [r.body for r in results],
+            },
+            schema=FETCHED,
+        )
+
+    async def _one(self, url: str | None, path: str | None) -> Fetched:
+        if path:  # an importer's local file: the user's own data, read as it is
+            try:
+                fetched = Fetched("ok", body=await asyncio.to_thread(Path(path).read_bytes))
+            except OSError as err:
+                return Fetched("unreadable_file", f"{type(err).__name__}: {err.strerror or err}")
+        elif url:
+            fetched = await self._fetcher.fetch(url)
+        else:
+            return Fetched("missing_url", "post has neither media_url nor image_path")
+        if fetched.status != "ok":
+            return fetched
+        try:
+            sniff(fetched.body, self._config.max_pixels)  # refuse HTML and bombs before they cross the cluster
+        except BadImage as err:
+            return Fetched(err.status, err.detail, fetched.http_status)
+        return fetched
+
+
+class DetectFaces:
+    """Ray Data callable class: decodes each fetched image once, stores it by content, and detects faces."""
+
+    def __init__(self, faces: FacesConfig, max_pixels: int, run_location: str, session=None):
+        self._detector = build_detector(faces, session)
+        self._fit = faces.input_size
+        self._max_pixels = max_pixels
+        self._store = ImageStore(RunFolder(run_location))
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        rows = batch.drop_columns(["body"]).to_pylist()
+        images, decoded_rows = [], []
+        for row, body in zip(rows, batch.column("body").to_pylist(), strict=True):
+            if row["status"] != "ok":
+                continue
+            try:
+                decoded = decode_rgb(body, self._max_pixels, fit=self._fit)
+            except BadImage as err:
+                row.update(status=err.status, detail=err.detail)
+                continue
+            image_format = sniff_format(body)
+            sha, stored = self._store.put(body, image_format)
+            width, height = decoded.full_size
+            row.update(sha256=sha, stored_path=stored, format=image_format, width=width, height=height,
+                       num_bytes=len(body))
+            images.append(decoded)
+            decoded_rows.append(row)
+        found = self._detector.detect([image.pixels for image in images]) if images else []
+        for row, image, faces in zip(decoded_rows, images, found, strict=True):
+            full = Faces(faces.boxes * np.float32(image.scale), faces.scores)
+            row.update(summarize(full, row["width"], row["height"]))
+            row["has_face"] = row["face_count"] > 0
+        return _as_table(rows)
+
+
+def _as_table(rows: list[dict]) -> pa.Table:
+    """Download and face columns side by side; face columns are null for posts without an image."""
+    fields = list(DOWNLOADS) + [f.with_nullable(True) for f in FACES if f.name != "media_id"]
+    return pa.Table.from_pylist(rows, schema=pa.schema(fields))
+
+
+def pending_candidates(run: RunFolder) -> pa.Table:
+    """Candidates without a committed `downloads` row, after clearing what a killed run left half-written."""
+    run.discard_uncommitted(("faces",), commit_table="downloads")
+    done = run.table("downloads").read(["media_id"]).column("media_id")
+    candidates = run.table("candidates").read(["media_id", "media_url", "image_path"])
+    return candidates.filter(pc.invert(pc.is_in(candidates.column("media_id"), done)))
+
+
+def curate_stream(config: Config, run: RunFolder, pending: pa.Table) -> Iterator[pa.Table]:
+    """The streaming pipeline over `pending`; yields result tables as they come out of the detectors."""
+    blocks = pending.to_batches(max_chunksize=config.download.batch_size)
+    dataset = ray.data.from_arrow([pa.Table.from_batches([b]) for b in blocks])
+    fetched = dataset.map_batches(
+        FetchImages,
+        fn_constructor_kwargs={"config": config.download},
+        compute=ray.data.ActorPoolStrategy(size=config.download.workers),
+        batch_size=None,
+        batch_format="pyarrow",
+        num_cpus=FETCH_CPUS,
+    )
+    detected = fetched.map_batches(
+        DetectFaces,
+        fn_constructor_kwargs={
+            "faces": config.faces,
+            "max_pixels": config.download.max_pixels,
+            "run_location": run.location,
+        },
+        # No more actors than blocks: an actor without input would only hold a CPU.
+        compute=ray.data.ActorPoolStrategy(size=min(detector_actors(config.faces), len(blocks))),
+        batch_size=config.faces.batch_size,
+        batch_format="pyarrow",
+        num_cpus=1,
+        num_gpus=config.faces.gpus_per_actor,
+    )
+    yield from detected.iter_batches(batch_size=None, batch_format="pyarrow")
+
+
+def run_curate(config: Config, run: RunFolder, runtime: Runtime) -> dict:
+    pending = pending_candidates(run)
+    statuses: Counter[str] = Counter()
+    with_face = 0
+    if pending.num_rows:
+        for results in _groups(curate_stream(config, run, pending), COMMIT_EVERY):
+            faces = _commit(run, results)
+            statuses.update(results.column("status").to_pylist())
+            with_face += pc.sum(faces.column("has_face")).as_py() or 0
+    return {"posts": pending.num_rows, "statuses": dict(statuses), "with_face": with_face}
+
+
+def _groups(tables: Iterator[pa.Table], rows: int) -> Iterator[pa.Table]:
+    """The stream's tables joined into groups of at least `rows` rows (the last one may be smaller)."""
+    buffer: list[pa.Table] = []
+    for table in tables:
+        buffer.append(table)
+        if sum(t.num_rows for t in buffer) >= rows:
+            yield pa.concat_tables(buffer)
+            buffer = []
+    if buffer:
+        yield pa.concat_tables(buffer)
+
+
+def _commit(run: RunFolder, results: pa.Table) -> pa.Table:
+    """Both tables' parts for one group; `downloads` goes last and marks the group's posts done."""
+    faces = results.filter(pc.equal(results.column("status"), "ok")).select(FACES.names)
+    ids = "\n".join(sorted(results.column("media_id").to_pylist()))
+    key = "d-" + hashlib.sha256(ids.encode()).hexdigest()[:20]
+    run.commit_unit(key, {"faces": faces, "downloads": results.select(DOWNLOADS.names)}, commit_table="downloads")
+    return faces
+
+
+def detector_actors(config: FacesConfig) -> int:
+    """The detector pool size: as configured, else as many as the cluster's CPUs (or GPU shares) allow."""
+    resources = ray.cluster_resources()
+    cpus = int(resources.get("CPU", 0))
+    if config.gpus_per_actor:
+        fit = min(int(resources.get("GPU", 0) / config.gpus_per_actor), cpus)
+    else:
+        fit = cpus
+    wanted = config.actors or fit
+    if wanted > fit or wanted < 1:
+        raise ConfigError(
+            f"faces.actors={wanted} detector actors need {wanted} CPUs"
+            + (f" and {wanted * config.gpus_per_actor:g} GPUs" if config.gpus_per_actor else "")
+            + f"; this Ray cluster has {resources.get('CPU', 0):g} CPUs and {resources.get('GPU', 0):g} GPUs"
+        )
+    return wanted

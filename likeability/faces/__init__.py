@@ -1,0 +1,1 @@
+"""Face detectors that tell whether a photo shows a person."""
