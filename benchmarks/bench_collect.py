@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing
 import tempfile
 import time
 import urllib.error
@@ -29,9 +28,8 @@ from likeability.actors.account_client import MEDIA_FIELDS
 from likeability.actors.collector import collect_accounts
 from likeability.config import CollectConfig, SimulatorConfig
 from likeability.run import RunFolder
-from likeability.simulator.server import SimulatorServer, serve_in_thread
 from likeability.tokens import mint_tokens
-from measure import PeakMemory, emit
+from measure import PeakMemory, SimulatorProcess, emit
 
 PAGE_SIZE = 10  # small pages, so accounts take several calls and pagination is part of the load
 
@@ -54,37 +52,6 @@ def simulator_config(accounts: int, calls: int, window: float) -> SimulatorConfi
     return SimulatorConfig(
         enabled=True, seed=11, accounts=accounts, calls_per_window=calls, window_seconds=window, page_size=PAGE_SIZE
     )
-
-
-class SimulatorProcess:
-    """The simulator in a process of its own, as a real API server would be: in this process its request
-    handling would share the interpreter lock with the driver, and late arrival stamps would look like bursts.
-    """
-
-    def __init__(self, config: SimulatorConfig, tokens: list[str]):
-        self._parent, child = multiprocessing.get_context("spawn").Pipe()
-        self._process = multiprocessing.get_context("spawn").Process(
-            target=_serve, args=(config, tokens, child), daemon=True
-        )
-        self.stats: dict = {}
-        self.call_times: dict[str, list[float]] = {}
-
-    def __enter__(self) -> tuple[str, list[str]]:
-        self._process.start()
-        return self._parent.recv()
-
-    def __exit__(self, *exc) -> None:
-        self._parent.send("stop")
-        self.stats, self.call_times = self._parent.recv()
-        self._process.join()
-
-
-def _serve(config: SimulatorConfig, tokens: list[str], conn) -> None:
-    server = SimulatorServer(config, tokens=tokens)
-    with serve_in_thread(server) as url:
-        conn.send((url, server.world.usernames))
-        conn.recv()
-        conn.send((server.stats_json(), {label: list(times) for label, times in server.stats.call_times.items()}))
 
 
 def collector_run(tokens: int, calls: int, window: float, windows: int) -> dict:

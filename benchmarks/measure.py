@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import threading
 
 import psutil
+
+from likeability.config import SimulatorConfig
+from likeability.simulator.server import SimulatorServer, serve_in_thread
 
 
 class PeakMemory:
@@ -49,3 +53,33 @@ def emit(headline: dict) -> None:
     """The benchmark's last output line: its headline figures as one JSON object."""
     print(json.dumps(headline), flush=True)
 
+
+class SimulatorProcess:
+    """The simulator in a process of its own, as a real API server would be: in this process its request
+    handling would share the interpreter lock with the driver, and late arrival stamps would look like bursts.
+    """
+
+    def __init__(self, config: SimulatorConfig, tokens: list[str]):
+        self._parent, child = multiprocessing.get_context("spawn").Pipe()
+        self._process = multiprocessing.get_context("spawn").Process(
+            target=_serve, args=(config, tokens, child), daemon=True
+        )
+        self.stats: dict = {}
+        self.call_times: dict[str, list[float]] = {}
+
+    def __enter__(self) -> tuple[str, list[str]]:
+        self._process.start()
+        return self._parent.recv()
+
+    def __exit__(self, *exc) -> None:
+        self._parent.send("stop")
+        self.stats, self.call_times = self._parent.recv()
+        self._process.join()
+
+
+def _serve(config: SimulatorConfig, tokens: list[str], conn) -> None:
+    server = SimulatorServer(config, tokens=tokens)
+    with serve_in_thread(server) as url:
+        conn.send((url, server.world.usernames))
+        conn.recv()
+        conn.send((server.stats_json(), {label: list(times) for label, times in server.stats.call_times.items()}))

@@ -145,7 +145,7 @@ class FacesConfig(Section):
     nms_threshold: float = Field(0.4, gt=0, le=1)
     min_face_fraction: float = Field(0.03, ge=0, lt=1, description="smallest face side / shorter image side")
     input_size: int = Field(640, ge=32, description="detector input, square, pixels")
-    batch_size: int = Field(4, ge=1, description="images per detector call: 1-4 is fastest on CPUs, more on GPUs")
+    batch_size: int = Field(1, ge=1, description="images per model call: 1 is fastest on CPUs (measured), 16+ on GPUs")
     actors: int | None = Field(
         None, ge=1, description="detector actors (Ray Data actor pool); None = one per CPU, or per GPU share"
     )

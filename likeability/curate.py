@@ -4,11 +4,12 @@ One Ray Data pipeline, so detection starts on the first images while later ones 
 
     candidates (blocks of download.batch_size posts, in the object store)
       -> FetchImages   actor pool, async aiohttp: many requests in flight per actor, cheap header checks
-      -> DetectFaces   actor pool (GPU when configured): decode (JPEG draft), store by content, detect
-      -> the driver    commits `downloads` and `faces` rows together, a part per group of posts
+      -> DetectFaces   actor pool (GPU when configured): decode (JPEG draft), digest, detect
+      -> the driver    commits new `images`, `faces` and `downloads` rows together, a part per group of posts
 
 Images travel as their original bytes (never re-encoded) and are decoded once, in the detector. A post is
 done when its `downloads` row is committed; a re-run skips done posts, so it fetches only what is missing.
+The driver holds one group at a time, so its memory does not grow with the run.
 """
 
 from __future__ import annotations
@@ -31,13 +32,20 @@ from likeability.image_decode import BadImage, decode_rgb, sniff, sniff_format
 from likeability.image_store import ImageStore
 from likeability.run import RunFolder
 from likeability.runtime import Runtime
-from likeability.schemas import DOWNLOADS, FACES
+from likeability.schemas import DOWNLOADS, FACES, IMAGES
 from likeability.url_policy import UrlPolicy
 
 # A fetch actor waits on the network and reads headers; it takes no CPU slot, so the detector pool may
 # have every CPU without starving it (an actor pool holding all CPUs that other work needs would hang).
 FETCH_CPUS = 0
 COMMIT_EVERY = 256
+# What a detector actor hands on: download and face columns side by side (face columns null for posts
+# without an image), with the original bytes of each image that decoded.
+RESULTS = pa.schema(
+    list(DOWNLOADS)
+    + [field.with_nullable(True) for field in FACES if field.name != "media_id"]
+    + [pa.field("body", pa.binary())]
+)
 # What a fetch actor hands on: the original bytes of each image that arrived and passed the header checks.
 FETCHED = pa.schema(
     [
@@ -94,18 +102,19 @@ class FetchImages:
 
 
 class DetectFaces:
-    """Ray Data callable class: decodes each fetched image once, stores it by content, and detects faces."""
+    """Ray Data callable class: decodes each fetched image once and detects faces. Images that decode go on,
+    with their digest and original bytes, to the driver, which stores each distinct one once."""
 
-    def __init__(self, faces: FacesConfig, max_pixels: int, run_location: str, session=None):
+    def __init__(self, faces: FacesConfig, max_pixels: int, session=None):
         self._detector = build_detector(faces, session)
         self._fit = faces.input_size
         self._max_pixels = max_pixels
-        self._store = ImageStore(RunFolder(run_location))
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        rows = batch.drop_columns(["body"]).to_pylist()
+        rows = batch.to_pylist()
         images, decoded_rows = [], []
-        for row, body in zip(rows, batch.column("body").to_pylist(), strict=True):
+        for row in rows:
+            body = row.pop("body")
             if row["status"] != "ok":
                 continue
             try:
@@ -113,11 +122,9 @@ class DetectFaces:
             except BadImage as err:
                 row.update(status=err.status, detail=err.detail)
                 continue
-            image_format = sniff_format(body)
-            sha, stored = self._store.put(body, image_format)
             width, height = decoded.full_size
-            row.update(sha256=sha, stored_path=stored, format=image_format, width=width, height=height,
-                       num_bytes=len(body))
+            row.update(sha256=hashlib.sha256(body).hexdigest(), format=sniff_format(body), width=width,
+                       height=height, num_bytes=len(body), body=body)
             images.append(decoded)
             decoded_rows.append(row)
         found = self._detector.detect([image.pixels for image in images]) if images else []
@@ -125,24 +132,18 @@ class DetectFaces:
             full = Faces(faces.boxes * np.float32(image.scale), faces.scores)
             row.update(summarize(full, row["width"], row["height"]))
             row["has_face"] = row["face_count"] > 0
-        return _as_table(rows)
-
-
-def _as_table(rows: list[dict]) -> pa.Table:
-    """Download and face columns side by side; face columns are null for posts without an image."""
-    fields = list(DOWNLOADS) + [f.with_nullable(True) for f in FACES if f.name != "media_id"]
-    return pa.Table.from_pylist(rows, schema=pa.schema(fields))
+        return pa.Table.from_pylist(rows, schema=RESULTS)
 
 
 def pending_candidates(run: RunFolder) -> pa.Table:
     """Candidates without a committed `downloads` row, after clearing what a killed run left half-written."""
-    run.discard_uncommitted(("faces",), commit_table="downloads")
+    run.discard_uncommitted(("faces", "images"), commit_table="downloads")
     done = run.table("downloads").read(["media_id"]).column("media_id")
     candidates = run.table("candidates").read(["media_id", "media_url", "image_path"])
     return candidates.filter(pc.invert(pc.is_in(candidates.column("media_id"), done)))
 
 
-def curate_stream(config: Config, run: RunFolder, pending: pa.Table) -> Iterator[pa.Table]:
+def curate_stream(config: Config, pending: pa.Table) -> Iterator[pa.Table]:
     """The streaming pipeline over `pending`; yields result tables as they come out of the detectors."""
     blocks = pending.to_batches(max_chunksize=config.download.batch_size)
     dataset = ray.data.from_arrow([pa.Table.from_batches([b]) for b in blocks])
@@ -156,14 +157,12 @@ def curate_stream(config: Config, run: RunFolder, pending: pa.Table) -> Iterator
     )
     detected = fetched.map_batches(
         DetectFaces,
-        fn_constructor_kwargs={
-            "faces": config.faces,
-            "max_pixels": config.download.max_pixels,
-            "run_location": run.location,
-        },
+        fn_constructor_kwargs={"faces": config.faces, "max_pixels": config.download.max_pixels},
         # No more actors than blocks: an actor without input would only hold a CPU.
         compute=ray.data.ActorPoolStrategy(size=min(detector_actors(config.faces), len(blocks))),
-        batch_size=config.faces.batch_size,
+        # Whole blocks per call (Ray Data's per-call cost is paid once per block); the detector runs the
+        # model on chunks of faces.batch_size inside.
+        batch_size=None,
         batch_format="pyarrow",
         num_cpus=1,
         num_gpus=config.faces.gpus_per_actor,
@@ -175,12 +174,20 @@ def run_curate(config: Config, run: RunFolder, runtime: Runtime) -> dict:
     pending = pending_candidates(run)
     statuses: Counter[str] = Counter()
     with_face = 0
-    if pending.num_rows:
-        for results in _groups(curate_stream(config, run, pending), COMMIT_EVERY):
-            faces = _commit(run, results)
-            statuses.update(results.column("status").to_pylist())
-            with_face += pc.sum(faces.column("has_face")).as_py() or 0
+    for results in curate_into(run, config, pending):
+        statuses.update(results.column("status").to_pylist())
+        with_face += pc.sum(pc.fill_null(results.column("has_face"), False)).as_py() or 0
     return {"posts": pending.num_rows, "statuses": dict(statuses), "with_face": with_face}
+
+
+def curate_into(run: RunFolder, config: Config, pending: pa.Table) -> Iterator[pa.Table]:
+    """Streams `pending` through the pipeline and commits it group by group; yields each committed group."""
+    if not pending.num_rows:
+        return
+    store = ImageStore(run)
+    for results in _groups(curate_stream(config, pending), COMMIT_EVERY):
+        _commit(run, store, results)
+        yield results
 
 
 def _groups(tables: Iterator[pa.Table], rows: int) -> Iterator[pa.Table]:
@@ -195,13 +202,17 @@ def _groups(tables: Iterator[pa.Table], rows: int) -> Iterator[pa.Table]:
         yield pa.concat_tables(buffer)
 
 
-def _commit(run: RunFolder, results: pa.Table) -> pa.Table:
-    """Both tables' parts for one group; `downloads` goes last and marks the group's posts done."""
-    faces = results.filter(pc.equal(results.column("status"), "ok")).select(FACES.names)
+def _commit(run: RunFolder, store: ImageStore, results: pa.Table) -> None:
+    """One group's new images, faces and downloads; `downloads` goes last and marks the group's posts done."""
+    ok = results.filter(pc.equal(results.column("status"), "ok"))
     ids = "\n".join(sorted(results.column("media_id").to_pylist()))
     key = "d-" + hashlib.sha256(ids.encode()).hexdigest()[:20]
-    run.commit_unit(key, {"faces": faces, "downloads": results.select(DOWNLOADS.names)}, commit_table="downloads")
-    return faces
+    rows = {
+        "images": store.new_rows(ok.select(IMAGES.names)),
+        "faces": ok.select(FACES.names),
+        "downloads": results.select(DOWNLOADS.names),
+    }
+    run.commit_unit(key, rows, commit_table="downloads")
 
 
 def detector_actors(config: FacesConfig) -> int:

@@ -1,29 +1,31 @@
-"""Images inside the run, stored by content: the same bytes are stored once, whichever posts carry them."""
+"""Images inside the run, stored by content in the `images` table: the same bytes are stored once, whichever
+posts carry them."""
 
 from __future__ import annotations
 
-import hashlib
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from likeability.image_decode import EXTENSIONS
 from likeability.run import RunFolder
 
 
 class ImageStore:
-    """`images/<first two hex digits>/<sha256>.<ext>`, written atomically, never rewritten."""
-
     def __init__(self, run: RunFolder):
-        self._run = run
+        self._table = run.table("images")
+        self._known = set(self._table.read(["sha256"]).column("sha256").to_pylist())
 
-    def put(self, body: bytes, image_format: str) -> tuple[str, str]:
-        """Store `body` unless it is there already; returns (sha256, path inside the run)."""
-        digest = hashlib.sha256(body).hexdigest()
-        name = f"images/{digest[:2]}/{digest}.{EXTENSIONS[image_format]}"
-        if not self._run.exists(name):
-            self._run.write_bytes(name, body)
-        return digest, name
+    def new_rows(self, images: pa.Table) -> pa.Table:
+        """The rows of `images` (sha256, format, body) not stored yet, each digest once; they count as stored
+        from now on, so the caller must commit them (a crashed process starts over from what is on disk)."""
+        fresh, seen = [], set()
+        for index, digest in enumerate(images.column("sha256").to_pylist()):
+            if digest not in self._known and digest not in seen:
+                fresh.append(index)
+                seen.add(digest)
+        self._known |= seen
+        return images.take(pa.array(fresh, pa.int64()))
 
-    def get(self, name: str) -> bytes:
-        data = self._run.read_bytes(name)
-        if data is None:
-            raise FileNotFoundError(f"{self._run.path(name)}: stored image is missing")
-        return data
+    def get(self, digests: list[str]) -> dict[str, bytes]:
+        """The stored bytes of each digest that is stored."""
+        found = self._table.read(where=pc.field("sha256").isin(digests))
+        return dict(zip(found.column("sha256").to_pylist(), found.column("body").to_pylist(), strict=True))

@@ -39,7 +39,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "curate",
         "images fetched, validated and stored by content, faces detected: one Ray Data stream",
-        ("downloads", "faces"),
+        ("downloads", "faces", "images"),
         run_curate,
     ),
     Stage("labels", "likes/followers median split, user-grouped train/test split"),

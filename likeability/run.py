@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -171,11 +172,12 @@ class Table:
                 raise SchemaError(f"table {self.name}: column {field.name} has nulls but is declared not null")
         return data
 
-    def read(self, columns: list[str] | None = None) -> pa.Table:
+    def read(self, columns: list[str] | None = None, where: pc.Expression | None = None) -> pa.Table:
+        """The rows (all, or those matching `where`) of the committed parts, in the declared schema."""
         paths = self.part_paths()
         if not paths:
             return self.schema.empty_table().select(columns or self.schema.names)
-        return pq.read_table(paths, filesystem=self.run.fs, schema=self.schema, columns=columns)
+        return pq.read_table(paths, filesystem=self.run.fs, schema=self.schema, columns=columns, filters=where)
 
     def num_rows(self) -> int:
         """Row count from Parquet footers alone, without reading any data."""

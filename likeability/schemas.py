@@ -90,12 +90,21 @@ DOWNLOADS = pa.schema(
         pa.field("status", pa.string(), nullable=False),  # ok, http_error, timeout, too_large, not_an_image, ...
         pa.field("detail", pa.string()),
         pa.field("http_status", pa.int32()),
-        pa.field("sha256", pa.string()),
-        pa.field("stored_path", pa.string()),  # inside the run: images/ab/<sha256>.<ext>
+        pa.field("sha256", pa.string()),  # of the original bytes; the key into `images`
         pa.field("format", pa.string()),
         pa.field("width", pa.int32()),
         pa.field("height", pa.int32()),
         pa.field("num_bytes", pa.int64()),
+    ]
+)
+
+# Every distinct image once, as it arrived (never re-encoded), keyed by the SHA-256 of its bytes. Parts of a
+# few hundred images each: one file per photo would cost more to create than the photo costs to decode.
+IMAGES = pa.schema(
+    [
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("format", pa.string(), nullable=False),
+        pa.field("body", pa.binary(), nullable=False),
     ]
 )
 
@@ -122,5 +131,6 @@ TABLES: dict[str, pa.Schema] = {
     "candidates": CANDIDATES,
     "excluded_posts": EXCLUDED_POSTS,
     "downloads": DOWNLOADS,
+    "images": IMAGES,
     "faces": FACES,
 }

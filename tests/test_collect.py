@@ -58,7 +58,7 @@ window_seconds = 1.0
 file = "{token_file}"
 """)
         log = open(tmp_path / "first.log", "w")
-        driver = subprocess.Popen([LIKEABILITY, "run", "--config", str(config)], stdout=log, stderr=log,
+        driver = subprocess.Popen([LIKEABILITY, "collect", "--config", str(config)], stdout=log, stderr=log,
                                   start_new_session=True)
         run = RunFolder(str(run_dir))
         deadline = time.monotonic() + 120
@@ -71,7 +71,7 @@ file = "{token_file}"
         assert 3 <= committed < 20, f"killed after {committed} of 20 units; see {tmp_path / 'first.log'}"
         first_start = run.started_at("collect")
 
-        second = subprocess.run([LIKEABILITY, "run", "--config", str(config)], capture_output=True, text=True,
+        second = subprocess.run([LIKEABILITY, "collect", "--config", str(config)], capture_output=True, text=True,
                                 timeout=300)
         assert second.returncode == 0, second.stdout + second.stderr
         (tmp_path / "second.log").write_text(second.stdout + second.stderr)

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 import pyarrow.parquet as pq
 import pytest
 
-from bad_image_server import bad_image_server
+from bad_image_server import OK_JPEG, bad_image_server
 from images import jpeg
 from likeability.config import Config, ConfigError, DownloadConfig, FacesConfig, SimulatorConfig
 from likeability.curate import run_curate
+from likeability.image_store import ImageStore
 from likeability.run import RunFolder
 from likeability.runtime import Runtime
 from likeability.simulator.server import SimulatorServer, serve_in_thread
@@ -75,9 +76,11 @@ def test_stream_records_every_status_stores_by_content_finds_faces_and_resumes(r
         assert downloads["file"]["status"] == "blocked_url"
         assert downloads["local"]["status"] == "ok" and (downloads["local"]["width"], downloads["local"]["height"]) \
             == (100, 80)
-        assert downloads["b-ok"]["stored_path"] == downloads["b-copy"]["stored_path"]
-        assert downloads["b-ok"]["stored_path"].startswith("images/")
-        assert run.read_bytes(downloads["b-ok"]["stored_path"])[:3] == b"\xff\xd8\xff"  # stored as fetched
+        digest = downloads["b-ok"]["sha256"]
+        assert downloads["b-copy"]["sha256"] == digest
+        stored = run.table("images").read(["sha256"]).column("sha256").to_pylist()
+        assert sorted(stored) == sorted({d["sha256"] for d in downloads.values() if d["status"] == "ok"})
+        assert ImageStore(run).get([digest]) == {digest: OK_JPEG}  # stored as fetched, once
 
         faces = {r["media_id"]: r for r in run.table("faces").read().to_pylist()}
         assert set(faces) == {m for m, d in downloads.items() if d["status"] == "ok"}
@@ -101,6 +104,7 @@ def test_stream_records_every_status_stores_by_content_finds_faces_and_resumes(r
         assert sim.stats.image_requests - before == sum(1 for m in lost_ids if m.isdigit())
     again = run.table("downloads").read().column("media_id").to_pylist()
     assert sorted(again) == sorted(downloads)  # every post exactly once
+    assert sorted(run.table("images").read(["sha256"]).column("sha256").to_pylist()) == sorted(stored)
     assert sorted(run.table("faces").read().column("media_id").to_pylist()) == sorted(faces)
 
 
