@@ -152,6 +152,53 @@ class FacesConfig(Section):
     gpus_per_actor: float = Field(0.0, ge=0, description="> 0 uses onnxruntime's CUDA provider")
 
 
+class LabelsConfig(Section):
+    """Good (1) or bad (0) by likes / followers, and the train/test split."""
+
+    split: Literal["user", "photo"] = Field(
+        "user", description="user: no user on both sides (the default); photo: the study's split, by photo"
+    )
+    test_fraction: float = Field(0.25, gt=0, lt=1, description="3:1 train:test as in the study")
+    follower_groups: int = Field(
+        1, ge=1, description="> 1: Karpathy's variant, median split within groups of users sorted by followers"
+    )
+    drop_middle: float = Field(
+        0.0, ge=0, lt=1, description="fraction of training photos around the median left unlabelled"
+    )
+    seed: int = 0
+
+
+class EmbedConfig(Section):
+    """CNN features of each photo and of its mirror image."""
+
+    backbone: Literal["alexnet", "mobilenet_v2"] = "alexnet"
+    weights: str = Field(
+        "imagenet", description="imagenet (torchvision's weights API and cache), random, or a local .pth path"
+    )
+    weights_sha256: str | None = Field(None, description="expected SHA-256 of a local weights file")
+    mirror: bool = Field(True, description="also embed each photo's horizontal mirror")
+    batch_size: int = Field(32, ge=1)
+    actors: int | None = Field(None, ge=1, description="embedding actors; None = one per GPU share, or one per CPU")
+    gpus_per_actor: float = Field(0.0, ge=0)
+
+
+class SweepsConfig(Section):
+    """Ray Tune sweeps of the study's classic models on the embeddings, and the final models."""
+
+    folds: int = Field(5, ge=2, description="grouped, stratified folds of the training split")
+    layers: list[str] = Field([], description="backbone layers to sweep; empty = all of the backbone's layers")
+    mirrored: list[bool] = Field([False, True], description="sweep without and with mirror copies")
+    linear_svc_c: list[float] = Field(
+        [10.0**e for e in range(-6, 6)], description="LinearSVC C, the study's log grid 1e-6..1e5"
+    )
+    sgd_alpha: list[float] = Field([1e-6, 1e-5, 1e-4, 1e-3, 1e-2], description="SGD hinge regulariser")
+    sgd_eta0: list[float] = Field([1e-4, 1e-3, 1e-2, 1e-1], description="SGD step size")
+    forest_trees: int = Field(500, ge=1)
+    cpus_per_trial: float = Field(1.0, gt=0)
+    forest_cpus_per_trial: int = Field(2, ge=1, description="a forest trial's CPUs, and its n_jobs")
+    seed: int = 0
+
+
 class Config(Section):
     run_dir: str = Field("runs/demo", description="local folder or pyarrow filesystem URI (s3://bucket/run)")
     ray: RayConfig = RayConfig()
@@ -160,6 +207,9 @@ class Config(Section):
     filter: FilterConfig = FilterConfig()
     download: DownloadConfig = DownloadConfig()
     faces: FacesConfig = FacesConfig()
+    labels: LabelsConfig = LabelsConfig()
+    embed: EmbedConfig = EmbedConfig()
+    sweeps: SweepsConfig = SweepsConfig()
 
 
 def load(path: str | Path | None, overrides: list[str] = ()) -> Config:

@@ -121,6 +121,77 @@ FACES = pa.schema(
     ]
 )
 
+# The photos that are learned from: kept posts with a face, their ratio, label and side of the split.
+LABELS = pa.schema(
+    [
+        pa.field("media_id", pa.string(), nullable=False),
+        pa.field("username", pa.string(), nullable=False),
+        pa.field("sha256", pa.string(), nullable=False),  # the image, in `images`
+        pa.field("like_count", pa.int64(), nullable=False),
+        pa.field("followers_count", pa.int64(), nullable=False),
+        pa.field("ratio", pa.float64(), nullable=False),  # likes / followers
+        pa.field("follower_group", pa.int32(), nullable=False),  # 0 unless labels.follower_groups > 1
+        pa.field("label", pa.int8(), nullable=False),  # 1 = good: above its group's training median
+        pa.field("split", pa.string(), nullable=False),  # train or test
+    ]
+)
+
+# Layers each backbone yields, with their widths: fc6/fc7 are AlexNet's first two fully connected layers after
+# ReLU (Caffe's blobs of those names); MobileNetV2's is its pooled 1,280-d feature.
+BACKBONE_LAYERS: dict[str, dict[str, int]] = {
+    "alexnet": {"fc6": 4096, "fc7": 4096},
+    "mobilenet_v2": {"pool": 1280},
+}
+
+
+def embeddings_schema(backbone: str) -> pa.Schema:
+    """One row per photo and per mirror image, a fixed-size float32 column per layer."""
+    return pa.schema(
+        [
+            pa.field("media_id", pa.string(), nullable=False),
+            pa.field("mirrored", pa.bool_(), nullable=False),
+            *(pa.field(layer, pa.list_(pa.float32(), width), nullable=False)
+              for layer, width in BACKBONE_LAYERS[backbone].items()),
+        ]
+    )
+
+
+def embeddings_table(backbone: str) -> str:
+    return f"embeddings_{backbone}"
+
+
+# One row per Ray Tune trial: a model family's hyperparameters on one layer, with or without mirror copies,
+# scored by grouped, stratified cross-validation on the training split.
+SWEEP_RESULTS = pa.schema(
+    [
+        pa.field("family", pa.string(), nullable=False),  # linear_svc, sgd_svm, random_forest
+        pa.field("layer", pa.string(), nullable=False),
+        pa.field("mirrored", pa.bool_(), nullable=False),
+        pa.field("params", pa.string(), nullable=False),  # JSON of the family's hyperparameters
+        pa.field("mean_ap", pa.float64(), nullable=False),
+        pa.field("std_ap", pa.float64(), nullable=False),
+        pa.field("mean_accuracy", pa.float64(), nullable=False),
+        pa.field("std_accuracy", pa.float64(), nullable=False),
+        pa.field("seconds", pa.float64(), nullable=False),
+    ]
+)
+
+# The best trial of each family, refitted on the whole training split and scored once on the test split.
+FINAL_MODELS = pa.schema(
+    [
+        pa.field("family", pa.string(), nullable=False),
+        pa.field("layer", pa.string(), nullable=False),
+        pa.field("mirrored", pa.bool_(), nullable=False),
+        pa.field("params", pa.string(), nullable=False),
+        pa.field("cv_ap", pa.float64(), nullable=False),
+        pa.field("test_accuracy", pa.float64(), nullable=False),
+        pa.field("test_ap", pa.float64(), nullable=False),
+        pa.field("test_roc_auc", pa.float64(), nullable=False),
+        pa.field("confusion", pa.list_(pa.int64(), 4), nullable=False),  # tn, fp, fn, tp
+        pa.field("model_path", pa.string(), nullable=False),  # inside the run
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "users": USERS,
     "posts": POSTS,
@@ -133,4 +204,8 @@ TABLES: dict[str, pa.Schema] = {
     "downloads": DOWNLOADS,
     "images": IMAGES,
     "faces": FACES,
+    "labels": LABELS,
+    "sweep_results": SWEEP_RESULTS,
+    "final_models": FINAL_MODELS,
+    **{embeddings_table(name): embeddings_schema(name) for name in BACKBONE_LAYERS},
 }
