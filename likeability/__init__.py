@@ -9,3 +9,12 @@ from pathlib import Path
 _checkout = Path(__file__).resolve().parent.parent
 if (_checkout / "actors" / "__init__.py").is_file() and str(_checkout) not in __path__:
     __path__.append(str(_checkout))
+
+
+def __getattr__(name: str):
+    # `likeability.predict(...)` without making every `import likeability` load torch and the models.
+    if name == "predict":
+        from likeability.scoring import predict
+
+        return predict
+    raise AttributeError(f"module 'likeability' has no attribute {name!r}")

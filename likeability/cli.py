@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import yaml
 
@@ -17,15 +18,20 @@ from likeability.run import RunFolder, SchemaError
 from likeability.simulator.server import SimulatorServer, serve_in_thread
 from likeability.runtime import Runtime
 from likeability.tokens import TokenError, mint_tokens, read_tokens
+from likeability.tune.features import MissingInputError
 
 DEMO_CONFIG = "configs/demo.toml"
+# Mistakes in what the user gave (config, tokens, files, stage order): a message, exit 2, no traceback.
+USER_ERRORS = (
+    ConfigError, TokenError, SchemaError, pipeline.StageOrderError, MissingInputError, FileNotFoundError,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, TokenError, SchemaError, pipeline.StageOrderError) as err:
+    except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
@@ -58,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
         verb.add_argument("--run", help="run folder (overrides run_dir)")
         verb.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, then config, then embedded)")
         verb.set_defaults(handler=_run_pipeline, stage=stage.name)
+
+    predict = verbs.add_parser("predict", help="P(good) for photos, or folders of photos, with a finished run's model")
+    predict.add_argument("sources", nargs="+", metavar="IMAGE_OR_FOLDER")
+    predict.add_argument("--run", required=True, help="the run folder whose model scores the photos")
+    predict.add_argument("--model", help="linear_svc, sgd_svm or random_forest (default: the best by test AP)")
+    predict.add_argument("--address", help="Ray cluster address for folders (default: RAY_ADDRESS, then embedded)")
+    predict.set_defaults(handler=_predict)
 
     status = verbs.add_parser("status", help="print each stage's state and row counts")
     status.add_argument("run", help="run folder or URI")
@@ -92,6 +105,18 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     with _runtime(config) as runtime:
         pipeline.run_stages(config, run, runtime, stages)
     _print_status(run)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from likeability.scoring import p_good_summary, predict, run_config  # torch and the models load only here
+
+    if any(Path(source).is_dir() for source in args.sources):
+        session.connect(run_config(RunFolder(args.run)).ray, args.address)
+    predictions = predict(args.sources, args.run, args.model)
+    for prediction in predictions:
+        print(prediction.line())
+    print(p_good_summary(predictions))
     return 0
 
 

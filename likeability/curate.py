@@ -20,12 +20,14 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import ray
 
-from likeability.config import Config, ConfigError, DownloadConfig, FacesConfig
+from likeability.actor_pools import pool_size
+from likeability.config import Config, DownloadConfig, FacesConfig
 from likeability.faces.detection import Faces, build_detector, summarize
 from likeability.fetch import Fetched, ImageFetcher, open_session
 from likeability.image_decode import BadImage, decode_rgb, sniff, sniff_format
@@ -33,6 +35,7 @@ from likeability.image_store import ImageStore
 from likeability.run import RunFolder
 from likeability.runtime import Runtime
 from likeability.schemas import DOWNLOADS, FACES, IMAGES
+from likeability.stream_groups import group_key, groups
 from likeability.url_policy import UrlPolicy
 
 # A fetch actor waits on the network and reads headers; it takes no CPU slot, so the detector pool may
@@ -64,11 +67,15 @@ class FetchImages:
     def __init__(self, config: DownloadConfig):
         self._config = config
         self._policy = UrlPolicy(config.allowed_hosts, config.allow_private_addresses)
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._fetcher: ImageFetcher | None = None
 
     async def __call__(self, batch: pa.Table) -> pa.Table:
         if self._fetcher is None:  # the session belongs to the event loop Ray Data runs this on
-            self._fetcher = ImageFetcher(open_session(self._config, self._policy), self._policy, self._config)
+            self._loop = asyncio.get_running_loop()
+            self._session = open_session(self._config, self._policy)
+            self._fetcher = ImageFetcher(self._session, self._policy, self._config)
         urls, paths = batch.column("media_url").to_pylist(), batch.column("image_path").to_pylist()
         results = await asyncio.gather(*(self._one(url, path) for url, path in zip(urls, paths, strict=True)))
         return pa.table(
@@ -81,6 +88,11 @@ class FetchImages:
             },
             schema=FETCHED,
         )
+
+    def __del__(self) -> None:
+        # Ray Data deletes the callable when its actor shuts down; the session must close on its own loop.
+        if self._session is not None and self._loop is not None and self._loop.is_running():
+            asyncio.run_coroutine_threadsafe(self._session.close(), self._loop).result(timeout=10)
 
     async def _one(self, url: str | None, path: str | None) -> Fetched:
         if path:  # an importer's local file: the user's own data, read as it is
@@ -155,11 +167,12 @@ def curate_stream(config: Config, pending: pa.Table) -> Iterator[pa.Table]:
         batch_format="pyarrow",
         num_cpus=FETCH_CPUS,
     )
+    detectors = min(pool_size("faces", config.faces.actors, config.faces.gpus_per_actor), len(blocks))
     detected = fetched.map_batches(
         DetectFaces,
         fn_constructor_kwargs={"faces": config.faces, "max_pixels": config.download.max_pixels},
         # No more actors than blocks: an actor without input would only hold a CPU.
-        compute=ray.data.ActorPoolStrategy(size=min(detector_actors(config.faces), len(blocks))),
+        compute=ray.data.ActorPoolStrategy(size=detectors),
         # Whole blocks per call (Ray Data's per-call cost is paid once per block); the detector runs the
         # model on chunks of faces.batch_size inside.
         batch_size=None,
@@ -185,49 +198,18 @@ def curate_into(run: RunFolder, config: Config, pending: pa.Table) -> Iterator[p
     if not pending.num_rows:
         return
     store = ImageStore(run)
-    for results in _groups(curate_stream(config, pending), COMMIT_EVERY):
+    for results in groups(curate_stream(config, pending), COMMIT_EVERY):
         _commit(run, store, results)
         yield results
-
-
-def _groups(tables: Iterator[pa.Table], rows: int) -> Iterator[pa.Table]:
-    """The stream's tables joined into groups of at least `rows` rows (the last one may be smaller)."""
-    buffer: list[pa.Table] = []
-    for table in tables:
-        buffer.append(table)
-        if sum(t.num_rows for t in buffer) >= rows:
-            yield pa.concat_tables(buffer)
-            buffer = []
-    if buffer:
-        yield pa.concat_tables(buffer)
 
 
 def _commit(run: RunFolder, store: ImageStore, results: pa.Table) -> None:
     """One group's new images, faces and downloads; `downloads` goes last and marks the group's posts done."""
     ok = results.filter(pc.equal(results.column("status"), "ok"))
-    ids = "\n".join(sorted(results.column("media_id").to_pylist()))
-    key = "d-" + hashlib.sha256(ids.encode()).hexdigest()[:20]
+    key = group_key("d-", results.column("media_id").to_pylist())
     rows = {
         "images": store.new_rows(ok.select(IMAGES.names)),
         "faces": ok.select(FACES.names),
         "downloads": results.select(DOWNLOADS.names),
     }
     run.commit_unit(key, rows, commit_table="downloads")
-
-
-def detector_actors(config: FacesConfig) -> int:
-    """The detector pool size: as configured, else as many as the cluster's CPUs (or GPU shares) allow."""
-    resources = ray.cluster_resources()
-    cpus = int(resources.get("CPU", 0))
-    if config.gpus_per_actor:
-        fit = min(int(resources.get("GPU", 0) / config.gpus_per_actor), cpus)
-    else:
-        fit = cpus
-    wanted = config.actors or fit
-    if wanted > fit or wanted < 1:
-        raise ConfigError(
-            f"faces.actors={wanted} detector actors need {wanted} CPUs"
-            + (f" and {wanted * config.gpus_per_actor:g} GPUs" if config.gpus_per_actor else "")
-            + f"; this Ray cluster has {resources.get('CPU', 0):g} CPUs and {resources.get('GPU', 0):g} GPUs"
-        )
-    return wanted

@@ -10,8 +10,12 @@ from likeability.collect import run_collect
 from likeability.config import Config
 from likeability.curate import run_curate
 from likeability.follower_filter import run_filter
+from likeability.embed import run_embed
+from likeability.labels import run_labels
 from likeability.run import RunFolder
 from likeability.runtime import Runtime
+from likeability.schemas import BACKBONE_LAYERS, embeddings_table
+from likeability.tune.sweeps import run_sweeps
 
 
 @dataclass(frozen=True)
@@ -42,9 +46,19 @@ STAGES: tuple[Stage, ...] = (
         ("downloads", "faces", "images"),
         run_curate,
     ),
-    Stage("labels", "likes/followers median split, user-grouped train/test split"),
-    Stage("embed", "CNN features (fc6, fc7) of each photo and its mirror"),
-    Stage("sweeps", "Ray Tune sweeps: LinearSVC C, SGD-SVM, random forest"),
+    Stage("labels", "likes/followers median split, user-grouped train/test split", ("labels",), run_labels),
+    Stage(
+        "embed",
+        "CNN features (fc6, fc7) of each photo and its mirror",
+        tuple(embeddings_table(name) for name in BACKBONE_LAYERS),
+        run_embed,
+    ),
+    Stage(
+        "sweeps",
+        "Ray Tune sweeps (LinearSVC C, SGD-SVM, random forest), final models scored on the test split",
+        ("sweep_results", "final_models"),
+        run_sweeps,
+    ),
     Stage("finetune", "Ray Train fine-tuning of the CNN with a 2-class head"),
     Stage("report", "HTML report with tables, curves and contact sheets"),
 )

@@ -39,24 +39,6 @@ def test_config_errors_exit_2_with_the_key_and_no_traceback(tmp_path, capsys):
     assert "Traceback" not in err
 
 
-def test_demo_collects_from_the_simulator_saves_the_config_and_names_unbuilt_stages(
-    ray_cluster, tmp_path, monkeypatch, capsys
-):
-    monkeypatch.chdir(REPO)  # the demo's default config is configs/demo.toml
-    run_dir = tmp_path / "demo"
-    assert main(["demo", "--run", str(run_dir), "--set", "simulator.accounts=5"]) == 0
-    out = capsys.readouterr().out
-    assert "ray: local" in out
-    assert "simulator: 5 accounts served at http://127.0.0.1:" in out
-    assert "collect   done in" in out and "report    not built yet" in out
-    assert RunFolder(str(run_dir)).table("users").num_rows() + RunFolder(str(run_dir)).table("failed_users").num_rows() == 5
-    saved = load(run_dir / "config.yaml")
-    assert saved == load(REPO / "configs" / "demo.toml", ["simulator.accounts=5", f"run_dir={run_dir}"])
-
-    assert main(["demo", "--run", str(run_dir), "--set", "simulator.accounts=6"]) == 0
-    assert "config changed since the last invocation of this run: simulator.accounts" in capsys.readouterr().out
-
-
 def test_a_stage_verb_runs_that_stage_alone(ray_cluster, tmp_path, capsys):
     run_dir = tmp_path / "run"
     config = ["--config", str(REPO / "configs" / "demo.toml"), "--run", str(run_dir), "--set", "simulator.accounts=4"]

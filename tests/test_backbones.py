@@ -1,0 +1,267 @@
+import hashlib
+import logging
+import socket
+import time
+
+import numpy as np
+import pytest
+import torch
+import torchvision.transforms as T
+from PIL import Image
+from skimage import data
+from torchvision.models import AlexNet_Weights, MobileNet_V2_Weights
+
+from likeability.backbones import (
+    CROP,
+    MEAN,
+    RESIZE,
+    STD,
+    Backbone,
+    WeightsError,
+    build_torchvision_model,
+    embed,
+    imagenet_cache_path,
+    load_backbone,
+    normalize,
+    preprocess,
+    resolve_weights,
+)
+from likeability.config import EmbedConfig
+
+MOBILENET_FILE = "mobilenet_v2-b0353104.pth"
+
+
+@pytest.fixture(autouse=True)
+def torch_home(tmp_path, monkeypatch):
+    """An empty hub cache per test, so nothing reads or writes the user's ~/.cache/torch."""
+    home = tmp_path / "torch_home"
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    return home
+
+
+def proxy_all_requests(monkeypatch, port: int) -> None:
+    for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{port}")
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """No route to the internet: every HTTP(S) request goes to a proxy port nobody listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proxy_all_requests(monkeypatch, port)
+
+
+@pytest.fixture(scope="module")
+def mobilenet(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
+        return load_backbone(EmbedConfig(backbone="mobilenet_v2"))
+
+
+def photo(seed: int, height: int = 320, width: int = 320) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+# ---------------------------------------------------------------------------------------------- layers
+
+
+def test_alexnet_fc6_fc7_are_the_rectified_fully_connected_layers_from_one_pass():
+    torch.manual_seed(0)
+    backbone = Backbone("alexnet", build_torchvision_model("alexnet")).eval()
+    trunk_calls = []
+    backbone.model.features.register_forward_hook(lambda *_: trunk_calls.append(1))
+    x = normalize(preprocess([photo(1), photo(2)], mirror=False))
+
+    with torch.inference_mode():
+        out = backbone(x)
+        pooled = torch.flatten(backbone.model.avgpool(backbone.model.features(x)), 1)
+        fc1, fc2 = backbone.model.classifier[1], backbone.model.classifier[4]
+        expected6 = torch.relu(pooled @ fc1.weight.T + fc1.bias)
+        expected7 = torch.relu(expected6 @ fc2.weight.T + fc2.bias)
+
+    assert set(out) == {"fc6", "fc7"} and trunk_calls == [1, 1]  # once by the backbone, once by this test
+    assert out["fc6"].shape == out["fc7"].shape == (2, 4096)
+    for layer, expected in (("fc6", expected6), ("fc7", expected7)):
+        assert out[layer].min() >= 0 and (out[layer] == 0).any()
+        torch.testing.assert_close(out[layer], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_mobilenet_pool_is_the_classifier_input(mobilenet):
+    x = normalize(preprocess([photo(3), photo(4), photo(5)], mirror=False))
+    with torch.inference_mode():
+        pool = mobilenet(x)["pool"]
+        logits = mobilenet.model(x)
+        head = mobilenet.model.classifier[1]
+        by_hand = pool @ head.weight.T + head.bias
+    assert pool.shape == (3, 1280)
+    torch.testing.assert_close(by_hand, logits, rtol=1e-4, atol=1e-4)
+
+
+def test_embed_returns_float32_numpy_per_layer(mobilenet):
+    out = embed(mobilenet, preprocess([photo(6)], mirror=True))
+    assert list(out) == ["pool"]
+    assert out["pool"].dtype == np.float32 and out["pool"].shape == (2, 1280)
+
+
+def test_a_fine_tuned_two_way_head_loads(tmp_path):
+    model = build_torchvision_model("mobilenet_v2")
+    model.classifier[1] = torch.nn.Linear(1280, 2)
+    path = tmp_path / "finetuned.pth"
+    torch.save(model.state_dict(), path)
+    backbone = load_backbone(EmbedConfig(backbone="mobilenet_v2", weights=str(path)))
+    assert backbone.model.classifier[1].out_features == 2
+
+
+def test_weights_of_another_architecture_are_named(tmp_path):
+    path = tmp_path / "mobilenet.pth"
+    torch.save(build_torchvision_model("mobilenet_v2").state_dict(), path)
+    with pytest.raises(WeightsError) as err:
+        load_backbone(EmbedConfig(backbone="alexnet", weights=str(path)))
+    message = str(err.value)
+    assert message.startswith(f"embed.weights = '{path}': not alexnet weights: 14 keys missing (classifier.4.bias")
+    assert "unexpected keys (features.0.0.weight" in message
+    assert "classifier.1.weight: (1000, 1280) not (4096, 9216)" in message and "\n" not in message
+
+
+# ------------------------------------------------------------------------------------------------ input
+
+
+def test_preprocess_shapes_dtype_layout_and_mirror_order():
+    images = [photo(7, 300, 451), photo(8, 500, 240)]
+    plain = preprocess(images, mirror=False)
+    mirrored = preprocess(images, mirror=True)
+    assert plain.shape == (2, 3, CROP, CROP) and mirrored.shape == (4, 3, CROP, CROP)
+    assert mirrored.dtype == torch.uint8 and mirrored.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(mirrored[0::2], plain, rtol=0, atol=0)
+    torch.testing.assert_close(mirrored[1::2], plain.flip(-1), rtol=0, atol=0)
+
+
+def test_preprocess_matches_torchvisions_imagenet_recipe():
+    for weights in (AlexNet_Weights.IMAGENET1K_V1, MobileNet_V2_Weights.IMAGENET1K_V1):
+        recipe = weights.transforms()
+        assert (recipe.resize_size, recipe.crop_size) == ([RESIZE], [CROP])
+        assert tuple(recipe.mean) == MEAN and tuple(recipe.std) == STD
+        assert recipe.interpolation == T.InterpolationMode.BILINEAR
+    for image in (data.coffee(), data.chelsea(), photo(9, 257, 1000), photo(10, 640, 480)):
+        expected = np.asarray(T.CenterCrop(CROP)(T.Resize(RESIZE)(Image.fromarray(image))))
+        ours = preprocess([image], mirror=False)[0].permute(1, 2, 0).numpy()
+        assert np.abs(ours.astype(int) - expected).max() <= 1  # fixed-point rounding only
+
+
+def test_normalize_on_a_constant_image():
+    batch = preprocess([np.full((300, 400, 3), 200, np.uint8)], mirror=False)
+    x = normalize(batch)
+    assert x.dtype == torch.float32 and x.is_contiguous(memory_format=torch.channels_last)
+    for channel in range(3):
+        expected = (200 / 255 - MEAN[channel]) / STD[channel]
+        torch.testing.assert_close(x[0, channel], torch.full((CROP, CROP), expected), rtol=1e-6, atol=1e-6)
+
+
+def test_preprocess_names_the_bad_image():
+    with pytest.raises(ValueError, match=r"image 1: expected H x W x 3 uint8 RGB, got \(20, 20\) uint8"):
+        preprocess([photo(11), np.zeros((20, 20), np.uint8)], mirror=False)
+
+
+# ---------------------------------------------------------------------------------------------- weights
+
+
+def test_mobilenet_imagenet_weights_come_from_the_wheel_into_the_hub_cache(torch_home, offline):
+    config = EmbedConfig(backbone="mobilenet_v2")
+    first = resolve_weights(config)
+    cached = torch_home / "hub" / "checkpoints" / MOBILENET_FILE
+    assert imagenet_cache_path(MobileNet_V2_Weights.IMAGENET1K_V1) == cached
+    assert hashlib.sha256(cached.read_bytes()).hexdigest().startswith("b0353104")
+    assert [p.name for p in cached.parent.iterdir()] == [MOBILENET_FILE]  # no partial file left behind
+    before = cached.stat()
+
+    second = resolve_weights(config)
+    after = cached.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # read, not reinstalled
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_mobilenet_imagenet_weights_recognise_a_real_photo(mobilenet):
+    with torch.inference_mode():
+        logits = mobilenet.model(normalize(preprocess([data.coffee()], mirror=False)))
+    categories = MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"]
+    top5 = [categories[i] for i in logits[0].topk(5).indices]
+    assert {"espresso", "cup", "coffee mug"} & set(top5), top5
+
+
+def test_same_object_embeds_closer_than_unrelated_photos(mobilenet):
+    coffee = data.coffee()
+    images = [coffee, coffee[40:, 60:], data.chelsea(), data.rocket(), data.astronaut()]
+    pool = embed(mobilenet, preprocess(images, mirror=False))["pool"]
+    unit = pool / np.linalg.norm(pool, axis=1, keepdims=True)
+    similar = unit @ unit.T
+    assert similar[0, 1] > 0.8
+    assert similar[0, 1] > similar[0, 2:].max() + 0.2
+
+
+def test_local_file_with_the_wrong_sha256_is_rejected(tmp_path):
+    path = tmp_path / "weights.pth"
+    torch.save(build_torchvision_model("mobilenet_v2").state_dict(), path)
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+
+    loaded = resolve_weights(EmbedConfig(backbone="mobilenet_v2", weights=str(path), weights_sha256=actual))
+    assert "classifier.1.weight" in loaded
+    with pytest.raises(WeightsError) as err:
+        resolve_weights(EmbedConfig(backbone="mobilenet_v2", weights=str(path), weights_sha256="ab" * 32))
+    assert str(path) in str(err.value) and actual in str(err.value) and "ab" * 32 in str(err.value)
+
+
+def test_torchvision_named_file_whose_content_does_not_match_its_name_is_rejected(tmp_path):
+    path = tmp_path / "mobilenet_v2-deadbeef.pth"
+    torch.save(build_torchvision_model("mobilenet_v2").state_dict(), path)
+    with pytest.raises(WeightsError, match=r"says its SHA-256 starts with deadbeef .* damaged or misnamed"):
+        resolve_weights(EmbedConfig(backbone="mobilenet_v2", weights=str(path)))
+
+
+def test_missing_local_file_is_named(tmp_path):
+    path = tmp_path / "nowhere.pth"
+    with pytest.raises(WeightsError, match=f"embed.weights = '{path}': no such file"):
+        resolve_weights(EmbedConfig(weights=str(path)))
+
+
+def test_a_file_that_is_not_safe_tensors_is_named(tmp_path):
+    junk, pickled_module = tmp_path / "junk.pth", tmp_path / "module.pth"
+    junk.write_bytes(b"not weights")
+    torch.save(torch.nn.Linear(2, 2), pickled_module)
+    for path in (junk, pickled_module):
+        with pytest.raises(WeightsError, match=f"^{path}: not a file of tensors that torch.load"):
+            resolve_weights(EmbedConfig(weights=str(path)))
+
+
+def test_random_weights_warn_loudly(caplog):
+    with caplog.at_level(logging.WARNING, logger="likeability.backbones"):
+        assert resolve_weights(EmbedConfig(weights="random")) is None
+    assert "meaningless for predicting likeability" in caplog.text
+
+
+def test_missing_imagenet_weights_without_network_say_what_to_put_where(torch_home, offline):
+    started = time.monotonic()
+    with pytest.raises(WeightsError) as err:
+        resolve_weights(EmbedConfig(backbone="alexnet"))
+    assert time.monotonic() - started < 5
+    cached = torch_home / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
+    message = str(err.value)
+    assert f"save it as {cached}" in message and str(cached.parent) in message
+    assert "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth" in message
+    assert "set embed.weights to a local .pth file" in message
+    assert not cached.exists()
+
+
+def test_a_silent_network_times_out_instead_of_hanging(torch_home, monkeypatch):
+    # A proxy that accepts connections and never answers: the case where urllib without a timeout waits forever.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        proxy_all_requests(monkeypatch, silent.getsockname()[1])
+        started = time.monotonic()
+        with pytest.raises(WeightsError, match="could not be downloaded"):
+            resolve_weights(EmbedConfig(backbone="alexnet"), download_timeout_s=1.0)
+        assert time.monotonic() - started < 4

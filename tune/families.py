@@ -1,0 +1,67 @@
+"""The study's three model families: their hyperparameter grids, their estimators, and their ranking scores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import SGDClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+
+from likeability.config import SweepsConfig
+
+# Forests first: they are the longest trials, and starting them early keeps the sweep's tail short.
+FAMILIES = ("random_forest", "linear_svc", "sgd_svm")
+
+# Enough for liblinear on standardised CNN features at moderate C; at the grid's large C it may stop short,
+# which the trial counts (fits_not_converged) instead of letting the grid run for minutes on one point.
+LINEAR_SVC_MAX_ITER = 2000
+
+
+def family_grid(family: str, sweeps: SweepsConfig) -> list[dict[str, Any]]:
+    """Every hyperparameter setting of `family` that the sweep tries."""
+    if family == "linear_svc":
+        return [{"C": c} for c in sweeps.linear_svc_c]
+    if family == "sgd_svm":
+        return [{"alpha": alpha, "eta0": eta0} for alpha in sweeps.sgd_alpha for eta0 in sweeps.sgd_eta0]
+    if family == "random_forest":
+        return [{"n_estimators": sweeps.forest_trees}]
+    raise ValueError(f"unknown model family {family!r}; families are {FAMILIES}")
+
+
+def build_estimator(family: str, params: dict[str, Any], seed: int, n_jobs: int = 1) -> ClassifierMixin:
+    """A fresh, unfitted estimator; `n_jobs` is the CPUs the caller holds (only forests use more than one)."""
+    if family == "linear_svc":
+        # CNN activations span very different ranges per unit; standardising keeps C comparable across layers.
+        return make_pipeline(
+            StandardScaler(), LinearSVC(C=params["C"], dual="auto", max_iter=LINEAR_SVC_MAX_ITER, random_state=seed)
+        )
+    if family == "sgd_svm":
+        # invscaling with power_t 0.5 is MLlib SVMWithSGD's step / sqrt(t), the study's SGD-SVM; scikit-learn
+        # counts t in samples rather than in MLlib's mini-batch iterations, so eta0 is not on MLlib's scale.
+        return make_pipeline(
+            StandardScaler(),
+            SGDClassifier(
+                loss="hinge", alpha=params["alpha"], eta0=params["eta0"], learning_rate="invscaling", power_t=0.5,
+                random_state=seed,
+            ),
+        )
+    if family == "random_forest":
+        return RandomForestClassifier(n_estimators=params["n_estimators"], n_jobs=n_jobs, random_state=seed)
+    raise ValueError(f"unknown model family {family!r}; families are {FAMILIES}")
+
+
+def ranking_scores(family: str, model: ClassifierMixin, features: np.ndarray) -> np.ndarray:
+    """Higher = more likely good: the SVMs' margin, the forest's vote share (what average precision ranks by)."""
+    if family == "random_forest":
+        return positive_probability(model, features)
+    return model.decision_function(features)
+
+
+def positive_probability(model: ClassifierMixin, features: np.ndarray) -> np.ndarray:
+    """P(good) from a fitted classifier with predict_proba."""
+    return model.predict_proba(features)[:, list(model.classes_).index(1)]

@@ -1,0 +1,117 @@
+"""Final models: each family's best trial refitted on the whole training split, given calibrated probabilities,
+scored once on the test split, and saved in the run with everything needed to use it on a new photo."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.calibration import CalibratedClassifierCV
+
+from likeability.config import Config
+from likeability.run import RunFolder
+from likeability.schemas import BACKBONE_LAYERS
+from likeability.tune.families import build_estimator, positive_probability
+from likeability.tune.features import LabelledFeatures, MissingInputError
+from likeability.tune.folds import Folds
+from likeability.tune.evaluation import held_out_metrics
+
+PART = "all"
+
+
+@dataclass(frozen=True)
+class FinalModel:
+    """A fitted model with its feature spec: new photos must be embedded by the same backbone, weights and layer."""
+
+    family: str
+    backbone: str
+    layer: str
+    weights: str  # embed.weights when the features were made: imagenet, random, or a .pth path
+    mirrored: bool  # trained with mirror copies
+    params: dict[str, Any]
+    metrics: dict[str, Any]  # cv_ap, test_accuracy, test_ap, test_roc_auc, confusion [tn, fp, fn, tp]
+    estimator: ClassifierMixin
+
+    def p_good(self, features: np.ndarray) -> np.ndarray:
+        """P(good) for each row of `features` ([photos, width] of this model's backbone layer)."""
+        width = BACKBONE_LAYERS[self.backbone][self.layer]
+        features = np.asarray(features, dtype=np.float32)
+        if features.ndim != 2 or features.shape[1] != width:
+            raise ValueError(
+                f"the {self.family} model takes {self.backbone} {self.layer} features, [photos, {width}]; "
+                f"got shape {features.shape}"
+            )
+        return positive_probability(self.estimator, features)
+
+
+def fit_final_models(
+    config: Config,
+    run: RunFolder,
+    train: LabelledFeatures,
+    test: LabelledFeatures,
+    folds: Folds,
+    best: dict[str, dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Refit each family's best trial (`best`, from the sweep) on all of `train`, score it on `test` (originals),
+    write `models/<family>.pkl` and the `final_models` table; returns the table's rows."""
+    if len(test) == 0:
+        raise MissingInputError(f"the labels table in {run.location} has no test photos; run the labels stage again")
+    rows = []
+    for family, trial in best.items():
+        fit_rows = np.flatnonzero(~train.mirrored | trial["mirrored"])  # originals, and mirrors when it used them
+        estimator = _estimator(family, trial["params"], config, folds.partition(fit_rows))
+        estimator.fit(train.layers[trial["layer"]][fit_rows], train.label[fit_rows])
+        p_good = positive_probability(estimator, test.layers[trial["layer"]])
+        model = FinalModel(
+            family=family,
+            backbone=config.embed.backbone,
+            layer=trial["layer"],
+            weights=config.embed.weights,
+            mirrored=trial["mirrored"],
+            params=trial["params"],
+            metrics={"cv_ap": trial["mean_ap"], **held_out_metrics(test.label, p_good)},
+            estimator=estimator,
+        )
+        path = f"models/{family}.pkl"
+        run.write_bytes(path, pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+        rows.append({
+            "family": family, "layer": model.layer, "mirrored": model.mirrored, "params": json.dumps(model.params),
+            **model.metrics, "model_path": path,
+        })
+    run.table("final_models").write_part(PART, rows)
+    return rows
+
+
+def load_final_model(run: RunFolder, family: str | None = None) -> FinalModel:
+    """The final model of `family`, or with None the one with the best test average precision.
+
+    Models are pickles written by this run's own sweeps stage: load only runs you (or your pipeline) made.
+    """
+    rows = run.table("final_models").read().to_pylist()
+    if not rows:
+        raise MissingInputError(f"no final models in {run.location}; run the sweeps stage first")
+    if family is None:
+        row = max(rows, key=lambda r: r["test_ap"])
+    else:
+        row = next((r for r in rows if r["family"] == family), None)
+        if row is None:
+            raise KeyError(f"no final {family} model in {run.location}; it has {sorted(r['family'] for r in rows)}")
+    data = run.read_bytes(row["model_path"])
+    if data is None:
+        raise MissingInputError(f"{row['model_path']} is missing from {run.location}; run the sweeps stage again")
+    return pickle.loads(data)
+
+
+def _estimator(
+    family: str, params: dict[str, Any], config: Config, splits: list[tuple[np.ndarray, np.ndarray]]
+) -> ClassifierMixin:
+    estimator = build_estimator(family, params, config.sweeps.seed, n_jobs=config.sweeps.forest_cpus_per_trial)
+    if family == "random_forest":
+        return estimator  # its vote shares are already probabilities
+    # Platt scaling on out-of-fold margins from the sweep's own grouped folds (ensemble=False: one sigmoid on
+    # top of one SVM refitted on everything), so no photo calibrates a margin it helped to fit.
+    return CalibratedClassifierCV(estimator, method="sigmoid", cv=splits, ensemble=False)

@@ -1,0 +1,199 @@
+"""The sweeps stage: Ray Tune cross-validates every (family, layer, mirrored, hyperparameters) point of the grid on
+the training split, records each in `sweep_results`, and the best of each family becomes a final model.
+
+The features go into Ray's object store once (`tune.with_parameters`); every trial maps them read-only from
+shared memory instead of reading the run or receiving its own pickled copy. A trial cross-validates one grid
+point on all folds, so the unit Tune schedules is big enough to outweigh its overhead. Each trial holds the CPUs
+the config asks for (`sweeps.cpus_per_trial`, `sweeps.forest_cpus_per_trial`), so one sweep fills a laptop's
+cores or a cluster's nodes alike. A killed sweep is not resumed: running the stage again starts it over.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import pyarrow.fs as pafs
+from ray import tune
+
+from likeability.config import Config, ConfigError, SweepsConfig
+from likeability.run import RunFolder
+from likeability.runtime import Runtime
+from likeability.schemas import SWEEP_RESULTS, embeddings_table
+from likeability.tune.families import FAMILIES, family_grid
+from likeability.tune.features import load_labelled_features, sweep_layers
+from likeability.tune.final_models import fit_final_models
+from likeability.tune.folds import Folds, grouped_folds
+from likeability.tune.evaluation import cross_validate
+
+PART = "all"  # one sweep, one part: a re-run rewrites it whole
+BEST_PATH = "sweeps/best.json"
+
+
+class SweepError(RuntimeError):
+    """Trials failed; the message carries the first failure."""
+
+
+def sweep_points(sweeps: SweepsConfig, layers: list[str]) -> list[dict[str, Any]]:
+    """Every grid point: each family's hyperparameters on each layer, without and/or with mirror copies."""
+    points = [
+        {"family": family, "layer": layer, "mirrored": mirrored, "params": params}
+        for family in FAMILIES
+        for layer in layers
+        for mirrored in sweeps.mirrored
+        for params in family_grid(family, sweeps)
+    ]
+    if not points:
+        raise ConfigError("the sweep grid is empty: sweeps.mirrored, or every family's grid, is an empty list")
+    return points
+
+
+def run_trials(
+    points: list[dict[str, Any]],
+    features: dict[str, np.ndarray],
+    labels: np.ndarray,
+    folds: Folds,
+    sweeps: SweepsConfig,
+    storage_path: str,
+    echo: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """One Tune trial per point; returns each point with its scores, in the order of `points`."""
+    trainable = tune.with_resources(
+        tune.with_parameters(_trial, features=features, labels=labels, folds=folds, seed=sweeps.seed),
+        resources=_trial_resources(sweeps.cpus_per_trial, sweeps.forest_cpus_per_trial),
+    )
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"point": tune.grid_search(points)},
+        # Reused actors skip a worker start per trial; trials of different sizes still get their own actors.
+        tune_config=tune.TuneConfig(reuse_actors=True),
+        run_config=tune.RunConfig(
+            name="sweeps", storage_path=storage_path, verbose=0, callbacks=[_Progress(len(points), echo or _print)]
+        ),
+    )
+    grid = tuner.fit()
+    if grid.errors:
+        raise SweepError(f"{len(grid.errors)} of {len(points)} sweep trials failed; first: {grid.errors[0]}")
+    scored = {
+        _key(result.config["point"]): {k: result.metrics[k] for k in _TRIAL_METRICS} for result in grid
+    }
+    return [{**point, **scored[_key(point)]} for point in points]
+
+
+def best_per_family(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each family's trial with the highest mean CV average precision (the first of equals)."""
+    best: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row["family"] not in best or row["mean_ap"] > best[row["family"]]["mean_ap"]:
+            best[row["family"]] = row
+    return best
+
+
+def run_sweeps(config: Config, run: RunFolder, runtime: Runtime) -> dict:
+    backbone = config.embed.backbone
+    layers = sweep_layers(backbone, config.sweeps.layers)
+    everything = load_labelled_features(run, backbone, layers)
+    train, test = everything.training(), everything.test_originals()
+    # The training copy goes to the object store next; keeping the whole table besides would be a third copy.
+    del everything
+    if True in config.sweeps.mirrored and not train.mirrored.any():
+        raise ConfigError(
+            f"sweeps.mirrored includes true, but {embeddings_table(backbone)} holds no mirror copies "
+            f"(embed.mirror = false when it was embedded); set sweeps.mirrored = [false] or embed again"
+        )
+    folds = grouped_folds(train, config.sweeps.folds, config.labels.split, config.sweeps.seed)
+    points = sweep_points(config.sweeps, layers)
+    with _tune_storage(run) as storage:
+        rows = run_trials(points, train.layers, train.label, folds, config.sweeps, storage)
+    run.table("sweep_results").write_part(
+        PART, [{**{k: row[k] for k in SWEEP_RESULTS.names}, "params": json.dumps(row["params"])} for row in rows]
+    )
+    best = best_per_family(rows)
+    run.write_text(BEST_PATH, json.dumps(best, indent=2))
+    finals = fit_final_models(config, run, train, test, folds, best)
+    return {
+        "trials": len(rows),
+        "layers": layers,
+        "trials_not_converged": sum(row["fits_not_converged"] > 0 for row in rows),
+        "features_zero_copy": all(row["features_zero_copy"] for row in rows),
+        "best_cv_ap": {family: round(row["mean_ap"], 4) for family, row in best.items()},
+        "test_ap": {row["family"]: round(row["test_ap"], 4) for row in finals},
+    }
+
+
+_TRIAL_METRICS = (
+    "mean_ap", "std_ap", "mean_accuracy", "std_accuracy", "fits_not_converged", "seconds", "features_zero_copy",
+)
+
+
+def _trial(config: dict, features: dict[str, np.ndarray], labels: np.ndarray, folds: Folds, seed: int) -> None:
+    point = config["point"]
+    matrix = features[point["layer"]]
+    # The CPUs Tune reserved for this trial: a forest spreads its trees over all of them.
+    cpus = tune.get_context().get_trial_resources().required_resources.get("CPU", 1)
+    started = time.perf_counter()
+    scores = cross_validate(
+        point["family"], point["params"], matrix, labels, folds, point["mirrored"], seed, n_jobs=max(1, int(cpus))
+    )
+    tune.report({
+        **scores,
+        "seconds": time.perf_counter() - started,
+        # Ray maps object-store arrays read-only; a writable array would be a private copy of the features.
+        "features_zero_copy": not matrix.flags.writeable,
+    })
+
+
+def _trial_resources(cpus: float, forest_cpus: int) -> Callable[[dict], tune.PlacementGroupFactory]:
+    def resources(config: dict) -> tune.PlacementGroupFactory:
+        family = config["point"]["family"]
+        return tune.PlacementGroupFactory([{"CPU": forest_cpus if family == "random_forest" else cpus}])
+
+    return resources
+
+
+def _key(point: dict[str, Any]) -> str:
+    return json.dumps(point, sort_keys=True)
+
+
+@contextmanager
+def _tune_storage(run: RunFolder) -> Iterator[str]:
+    """Where Tune keeps its own files (trial logs, error traces): inside a local run, where they can be read
+    later; in a temporary folder when the run lives in object storage, since `sweep_results` holds the results."""
+    if isinstance(run.fs, pafs.LocalFileSystem):
+        path = run.path("sweeps", "tune")
+        shutil.rmtree(path, ignore_errors=True)  # a killed sweep's leftovers: this one starts over
+        yield path
+    else:
+        with tempfile.TemporaryDirectory(prefix="likeability-tune-") as path:
+            yield path
+
+
+def _print(text: str) -> None:
+    # A module function, not `print` itself: Tune pickles its callbacks, and Ray may have replaced
+    # builtins.print in this process by then, which pickle refuses.
+    print(text, flush=True)
+
+
+class _Progress(tune.Callback):
+    """A line as trials finish: every second on a terminal, every 10 s into a log, and at the end."""
+
+    def __init__(self, total: int, echo: Callable[[str], None]):
+        self.total = total
+        self.echo = echo
+        self.done = 0
+        self.started = self.last = time.monotonic()
+        self.every = 1.0 if sys.stderr.isatty() else 10.0
+
+    def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
+        self.done += 1
+        now = time.monotonic()
+        if self.done == self.total or now - self.last >= self.every:
+            self.last = now
+            self.echo(f"sweeps: {self.done}/{self.total} trials in {now - self.started:.0f} s")
