@@ -2,10 +2,9 @@
 
 N simulator photos (320 px JPEG) are stored in a run's `images` table and labelled. The plain loop decodes,
 preprocesses (photo and mirror) and embeds them in batches in this process with every core as torch threads;
-the stage streams them through its actor pool (one actor per CPU, or per GPU with --device cuda) and commits
-the features. Speed does not depend on the weights' values, so AlexNet runs with random weights unless
+the stage streams them through its actor pool (one actor per CPU, or per GPU with --device cuda). Speed does not depend on the weights' values, so AlexNet runs with random weights unless
 --weights says otherwise (no AlexNet ImageNet file can be had offline). The stage's steady rate runs from its
-first committed group to its last; its end-to-end rate includes Ray Data's start-up.
+first embedding batch to its last; its end-to-end rate includes Ray Data's start-up (actors, model loading).
 
     .venv/bin/python benchmarks/bench_embed.py [--images 1000] [--backbone alexnet] [--device cpu|cuda] [--gpus N]
 """
@@ -21,7 +20,7 @@ import torch
 
 from likeability.backbones import embed, load_backbone, preprocess
 from likeability.config import Config, EmbedConfig
-from likeability.embed import DECODE_FIT, embed_into, plan
+from likeability.embed import DECODE_FIT, embed_stream, plan
 from likeability.image_decode import decode_rgb
 from likeability.run import RunFolder
 from likeability.simulator.images import render_jpeg
@@ -56,19 +55,19 @@ def plain_loop(bodies: list[bytes], config: EmbedConfig, device: str) -> float:
 
 
 def stage_rates(folder: str, config: Config) -> dict:
+    """The stage's stream over the stored photos, timed as each embedding batch arrives (commits excluded)."""
     run = RunFolder(folder)
-    entries = plan(run, config.embed.backbone)
     started = time.perf_counter()
     arrivals = [
-        (time.perf_counter(), int((~g.column("mirrored").to_numpy(zero_copy_only=False)).sum()))
-        for g in embed_into(run, config, entries)
+        (time.perf_counter(), int((~t.column("mirrored").to_numpy(zero_copy_only=False)).sum()))
+        for t in embed_stream(config, run, plan(run, config.embed.backbone))
     ]
     finished = time.perf_counter()
     photos = sum(n for _, n in arrivals)
     first_at, first = arrivals[0]
     return {
         "end_to_end": photos / (finished - started),
-        "steady": (photos - first) / (finished - first_at) if len(arrivals) > 1 else float("nan"),
+        "steady": (photos - first) / (finished - first_at),
         "first_result_s": first_at - started,
     }
 

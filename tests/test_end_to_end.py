@@ -75,6 +75,19 @@ def test_predict_scores_photos_of_people_and_refuses_photos_without_a_face(demo_
     assert through_ray[0].model.startswith("random_forest on mobilenet_v2 pool")
 
 
+def test_predict_command_prints_each_photo_and_a_summary(demo_run, tmp_path, capsys):
+    person, meme = tmp_path / "person.jpg", tmp_path / "meme.jpg"
+    person.write_bytes(render_jpeg(4, 10**9, "outdoor", 320))
+    meme.write_bytes(render_jpeg(4, 10**9 + 1, "meme", 320))
+    assert main(["predict", str(person), str(meme), "--run", str(demo_run[0]), "--model", "linear_svc"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{person}: P(good) = ") and "linear_svc on mobilenet_v2 pool" in lines[0]
+    assert lines[1].startswith(f"{meme}: no face")
+    assert lines[2].startswith("2 photos, 1 scored, mean P(good) ")
+    assert main(["predict", str(tmp_path / "nope.jpg"), "--run", str(demo_run[0])]) == 2
+    assert "no such photo or folder" in capsys.readouterr().err
+
+
 def test_a_changed_config_is_named_on_the_next_invocation(demo_run, capsys):
     run_dir, _, args = demo_run
     assert main([*args, "--set", "faces.score_threshold=0.85"]) == 0
