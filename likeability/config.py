@@ -199,6 +199,28 @@ class SweepsConfig(Section):
     seed: int = 0
 
 
+class FinetuneConfig(Section):
+    """Ray Train fine-tuning of the CNN with a 2-way last layer: the study's Caffe recipe by default."""
+
+    backbone: Literal["alexnet", "mobilenet_v2"] = "alexnet"
+    weights: str = Field("imagenet", description="as embed.weights: imagenet, random, or a local .pth path")
+    weights_sha256: str | None = None
+    freeze_features: bool = Field(False, description="train only the classifier layers")
+    iterations: int = Field(35_000, ge=1, description="global SGD iterations, whatever the number of workers")
+    batch_size: int = Field(50, ge=1, description="global batch, split across workers (Caffe's example: 50)")
+    base_lr: float = Field(0.001, gt=0)
+    new_layer_lr_mult: float = Field(10.0, gt=0, description="the new 2-way layer learns this much faster")
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(5e-4, ge=0)
+    lr_step: int = Field(5_000, ge=1, description="divide the learning rate by 1/lr_gamma every lr_step iterations")
+    lr_gamma: float = Field(0.1, gt=0, le=1)
+    log_every: int = Field(100, ge=1)
+    eval_every: int = Field(1_000, ge=1, description="held-out evaluation and checkpoint interval")
+    workers: int = Field(1, ge=1, description="Ray Train workers (DDP: gloo on CPU, NCCL on GPU)")
+    gpus_per_worker: float = Field(0.0, ge=0)
+    seed: int = 0
+
+
 class Config(Section):
     run_dir: str = Field("runs/demo", description="local folder or pyarrow filesystem URI (s3://bucket/run)")
     ray: RayConfig = RayConfig()
@@ -210,6 +232,7 @@ class Config(Section):
     labels: LabelsConfig = LabelsConfig()
     embed: EmbedConfig = EmbedConfig()
     sweeps: SweepsConfig = SweepsConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
 
 
 def load(path: str | Path | None, overrides: list[str] = ()) -> Config:

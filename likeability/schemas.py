@@ -192,6 +192,29 @@ FINAL_MODELS = pa.schema(
     ]
 )
 
+# Fine-tuning's log: training metrics every finetune.log_every iterations, held-out ones at each evaluation.
+FINETUNE_METRICS = pa.schema(
+    [
+        pa.field("iteration", pa.int64(), nullable=False),
+        pa.field("loss", pa.float64()),
+        pa.field("lr", pa.float64()),
+        pa.field("train_accuracy", pa.float64()),
+        pa.field("val_accuracy", pa.float64()),
+        pa.field("val_ap", pa.float64()),
+        pa.field("val_roc_auc", pa.float64()),
+    ]
+)
+
+# Every test photo scored by the best fine-tuned checkpoint, for the ranking and the contact sheets.
+FINETUNE_SCORES = pa.schema(
+    [
+        pa.field("media_id", pa.string(), nullable=False),
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("label", pa.int8(), nullable=False),
+        pa.field("p_good", pa.float64(), nullable=False),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "users": USERS,
     "posts": POSTS,
@@ -207,5 +230,7 @@ TABLES: dict[str, pa.Schema] = {
     "labels": LABELS,
     "sweep_results": SWEEP_RESULTS,
     "final_models": FINAL_MODELS,
+    "finetune_metrics": FINETUNE_METRICS,
+    "finetune_scores": FINETUNE_SCORES,
     **{embeddings_table(name): embeddings_schema(name) for name in BACKBONE_LAYERS},
 }
