@@ -4,13 +4,19 @@ PYTHON ?= python3
 VENV := .venv
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test
+.PHONY: demo test chromium
 
 demo: $(INSTALLED)
 	$(VENV)/bin/likeability demo $(ARGS)
 
-test: $(INSTALLED)
+test: $(INSTALLED) chromium
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# The report's browser test loads the page in headless Chromium (Debian's package).
+chromium:
+	@command -v chromium > /dev/null || apt-get install -y --no-install-recommends chromium \
+		|| (apt-get update && apt-get install -y --no-install-recommends chromium) \
+		|| { echo "install Debian's chromium package (apt-get install chromium) for the report test"; exit 1; }
 
 $(INSTALLED): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)

@@ -14,7 +14,7 @@ import yaml
 from likeability import pipeline, session
 from likeability.config import Config, ConfigError, dump_yaml, load
 from likeability.funnel import funnel, funnel_lines
-from likeability.run import RunFolder, SchemaError
+from likeability.run import RunFolder, SchemaError, run_config
 from likeability.simulator.server import SimulatorServer, serve_in_thread
 from likeability.runtime import Runtime
 from likeability.tokens import TokenError, mint_tokens, read_tokens
@@ -57,13 +57,17 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run_pipeline)
 
     for stage in pipeline.STAGES:
-        if stage.run is None:
+        if stage.run is None or stage.name == "report":
             continue
         verb = verbs.add_parser(stage.name, help=f"run only the {stage.name} stage: {stage.purpose}")
         with_config(verb, None)
         verb.add_argument("--run", help="run folder (overrides run_dir)")
         verb.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, then config, then embedded)")
         verb.set_defaults(handler=_run_pipeline, stage=stage.name)
+
+    report = verbs.add_parser("report", help="write (again) the HTML report of a run: RUN/report/index.html")
+    report.add_argument("run", help="run folder or URI")
+    report.set_defaults(handler=_report)
 
     predict = verbs.add_parser("predict", help="P(good) for photos, or folders of photos, with a finished run's model")
     predict.add_argument("sources", nargs="+", metavar="IMAGE_OR_FOLDER")
@@ -109,7 +113,7 @@ def _run_pipeline(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from likeability.scoring import p_good_summary, predict, run_config  # torch and the models load only here
+    from likeability.scoring import p_good_summary, predict  # torch and the models load only here
 
     if any(Path(source).is_dir() for source in args.sources):
         session.connect(run_config(RunFolder(args.run)).ray, args.address)
@@ -117,6 +121,13 @@ def _predict(args: argparse.Namespace) -> int:
     for prediction in predictions:
         print(prediction.line())
     print(p_good_summary(predictions))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from likeability.report import write_report  # matplotlib and the models load only here
+
+    print(f"report: {write_report(RunFolder(args.run))}")
     return 0
 
 

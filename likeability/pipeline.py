@@ -12,6 +12,7 @@ from likeability.curate import run_curate
 from likeability.follower_filter import run_filter
 from likeability.embed import run_embed
 from likeability.labels import run_labels
+from likeability.report import run_report
 from likeability.run import RunFolder
 from likeability.runtime import Runtime
 from likeability.schemas import BACKBONE_LAYERS, embeddings_table
@@ -60,7 +61,7 @@ STAGES: tuple[Stage, ...] = (
         run_sweeps,
     ),
     Stage("finetune", "Ray Train fine-tuning of the CNN with a 2-class head"),
-    Stage("report", "HTML report with tables, curves and contact sheets"),
+    Stage("report", "HTML report with tables, curves and contact sheets", (), run_report),
 )
 
 

@@ -24,7 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+import yaml
 
+from likeability.config import Config
 from likeability.schemas import TABLES
 
 _PART_KEY = re.compile(r"^[A-Za-z0-9_.=-]{1,200}$")
@@ -101,6 +103,13 @@ class RunFolder:
         """The summary a finished stage recorded, or None while it has not finished."""
         text = self.read_text(f"_stages/{stage}.json")
         return None if text is None else json.loads(text)
+
+    def done_summaries(self) -> dict[str, dict]:
+        """Every finished stage's summary, in the order the stages finished."""
+        selector = pafs.FileSelector(self.path("_stages"), allow_not_found=True)
+        files = [f for f in self.fs.get_file_info(selector) if f.base_name.endswith(".json")]
+        files.sort(key=lambda f: f.mtime_ns or 0)
+        return {f.base_name.removesuffix(".json"): self.done_summary(f.base_name.removesuffix(".json")) for f in files}
 
     def _write_atomically(self, final: str, write) -> None:
         folder, _, name = final.rpartition("/")
@@ -198,3 +207,11 @@ def _delete_quietly(fs: pafs.FileSystem, path: str) -> None:
         fs.delete_file(path)
     except (FileNotFoundError, OSError):
         pass
+
+
+def run_config(run: RunFolder) -> Config:
+    """The resolved config the run was made with: its detector and backbone settings score new photos."""
+    text = run.read_text("config.yaml")
+    if text is None:
+        raise FileNotFoundError(f"{run.location} has no config.yaml: not a likeability run folder")
+    return Config.model_validate(yaml.safe_load(text))

@@ -13,15 +13,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import ray
-import yaml
 
 from likeability.actor_pools import pool_size
 from likeability.backbones import embed, load_backbone, preprocess
-from likeability.config import Config
 from likeability.embed import DECODE_FIT, device_for
 from likeability.faces.detection import build_detector
 from likeability.image_decode import BadImage, decode_rgb
-from likeability.run import RunFolder
+from likeability.run import RunFolder, run_config
 from likeability.tune.final_models import load_final_model
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp"}
@@ -75,14 +73,6 @@ class PhotoScorer:
         rows = [asdict(self.score(path, body)) for path, body in
                 zip(batch.column("path").to_pylist(), batch.column("bytes").to_pylist(), strict=True)]
         return pa.Table.from_pylist(rows)
-
-
-def run_config(run: RunFolder) -> Config:
-    """The resolved config the run was made with: its detector and backbone settings score new photos."""
-    text = run.read_text("config.yaml")
-    if text is None:
-        raise FileNotFoundError(f"{run.location} has no config.yaml: not a likeability run folder")
-    return Config.model_validate(yaml.safe_load(text))
 
 
 def predict(sources: list[str], run: str, model: str | None = None) -> list[Prediction]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -41,7 +43,7 @@ def test_demo_runs_every_built_stage_and_saves_its_config(demo_run, monkeypatch)
     assert "ray: local" in out and "simulator: 120 accounts served at http://127.0.0.1:18765" in out
     for stage in ("collect", "filter", "curate", "labels", "embed", "sweeps"):
         assert f"{stage:<9} done in" in out
-    assert "report    not built yet" in out
+    assert "finetune  not built yet" in out
     assert "with a face" in out  # the funnel
     saved = load(run_dir / "config.yaml")
     assert saved == load(REPO / "configs" / "demo.toml", [*SMALL, f"run_dir={run_dir}"])
@@ -92,3 +94,20 @@ def test_a_changed_config_is_named_on_the_next_invocation(demo_run, capsys):
     run_dir, _, args = demo_run
     assert main([*args, "--set", "faces.score_threshold=0.85"]) == 0
     assert "config changed since the last invocation of this run: faces.score_threshold" in capsys.readouterr().out
+
+
+def test_report_loads_in_a_real_browser_with_every_picture(demo_run, tmp_path):
+    report = Path(demo_run[0]) / "report" / "index.html"
+    assert f"report: {report}" in demo_run[1]
+    browser = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+               "--virtual-time-budget=10000", "--window-size=1300,5200"]
+    dom = subprocess.run([*browser, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120)
+    body = re.search(r"<body[^>]*>", dom.stdout).group(0)
+    images = int(re.search(r'data-images="(\d+)"', body).group(1))
+    assert images >= 2 * 25 + 6  # both contact sheets, the funnel, labels, AP vs C, SGD grid, ROC, confusion
+    assert 'data-broken-images="0"' in body
+    for heading in ("The funnel", "Results", "Curves", "The photos the model likes most and least"):
+        assert f"<h2>{heading}</h2>" in dom.stdout
+    screenshot = tmp_path / "report.png"
+    subprocess.run([*browser, f"--screenshot={screenshot}", report.as_uri()], capture_output=True, timeout=120)
+    assert screenshot.stat().st_size > 100_000

@@ -1,0 +1,167 @@
+"""The per-worker training loop that Ray Train runs on each DDP worker.
+
+Iterations are global: every worker takes batch_size / workers photos per step, so the model sees the same number
+of photos per update whatever the number of workers. A checkpoint (model, optimiser, scheduler, iteration, best
+held-out AP, the metrics so far) is reported every eval_every iterations and at the end; Ray Train keeps its
+checkpoints under the run folder and hands the latest back through `get_checkpoint` when the same run is started
+again, so a killed job resumes at its last checkpoint. Randomness (crops, mirrors, dropout) is seeded from
+(seed, iteration, rank) at every step, so the generators' state is a function of the iteration and a resumed run
+draws what an uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import ray.train
+import ray.train.torch
+import torch
+import torch.distributed as dist
+from sklearn.metrics import average_precision_score, roc_auc_score
+from torch import Tensor, nn
+
+from likeability.backbones import normalize
+from likeability.config import FinetuneConfig
+from likeability.finetune.data import centre_crops, train_crops
+from likeability.finetune.model import build_model, p_good_of, param_groups, save_best
+from likeability.finetune.schedule import step_scheduler
+from likeability.run import RunFolder
+
+STATE_FILE = "state.pt"
+EVAL_BATCH = 64
+
+
+def train_loop(loop_config: dict) -> None:
+    config: FinetuneConfig = loop_config["finetune"]
+    run = RunFolder(loop_config["run"])
+    context = ray.train.get_context()
+    rank, workers = context.get_world_rank(), context.get_world_size()
+    device = ray.train.torch.get_device()
+    cuda = device.type == "cuda"
+
+    torch.manual_seed(config.seed)  # the new layer starts the same on every worker and in every rerun
+    model = build_model(config)
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    ddp = ray.train.torch.prepare_model(model)
+    optimizer = torch.optim.SGD(param_groups(model, config), momentum=config.momentum,
+                                weight_decay=config.weight_decay)
+    scheduler = step_scheduler(optimizer, config.lr_step, config.lr_gamma)
+    state = {"iteration": 0, "best_ap": -1.0, "metrics": []}
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            saved = torch.load(Path(folder) / STATE_FILE, map_location=device, weights_only=True)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        state = {key: saved[key] for key in state}
+    start = state["iteration"]
+
+    shard = ray.train.get_dataset_shard("train")
+    local_batch = config.batch_size // workers
+    window = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, photos since the last log
+    criterion = nn.CrossEntropyLoss()
+    iteration, epoch, started = start, 0, time.perf_counter()
+    while iteration < config.iterations:
+        stepped = False
+        batches = shard.iter_torch_batches(
+            batch_size=local_batch, drop_last=True, device="cpu", dtypes={"label": torch.int64},
+            local_shuffle_buffer_size=4 * local_batch, local_shuffle_seed=hash((config.seed, start, epoch, rank)) & 0x7FFF_FFFF,
+        )
+        for batch in batches:
+            stepped = True
+            torch.manual_seed(hash((config.seed, iteration, rank)) & 0x7FFF_FFFF)
+            inputs = _inputs(train_crops(batch["pixels"], torch.default_generator), device)
+            labels = batch["label"].to(device)
+            _train_mode(model, config)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+                logits = ddp(inputs)
+                loss = criterion(logits.float(), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            lr = optimizer.param_groups[0]["lr"]
+            optimizer.step()
+            scheduler.step()
+            iteration += 1
+            window += torch.tensor([loss.item() * len(labels), (logits.argmax(1) == labels).sum().item(), len(labels)],
+                                   dtype=torch.float64)
+            if iteration % config.log_every == 0 or iteration == config.iterations:
+                totals = _summed(window)
+                state["metrics"].append({"iteration": iteration, "loss": totals[0] / totals[2], "lr": lr,
+                                         "train_accuracy": totals[1] / totals[2]})
+                window.zero_()
+            if iteration % config.eval_every == 0 or iteration == config.iterations:
+                progress = {"start_iteration": start, "iteration": iteration,
+                            "images_per_s_per_worker": (iteration - start) * local_batch / (time.perf_counter() - started)}
+                if rank == 0:
+                    state["iteration"] = iteration
+                    _evaluate(model, config, run, state, device)
+                    _checkpoint(model, optimizer, scheduler, state, progress)
+                else:
+                    ray.train.report(progress)  # Ray Train waits for a report from every worker
+            if iteration == config.iterations:
+                break
+        if not stepped:
+            raise ValueError(f"worker {rank} got fewer than {local_batch} training photos in an epoch: "
+                             f"lower finetune.batch_size or finetune.workers, or label more photos")
+        epoch += 1
+    if rank == 0 and iteration > start:
+        run.table("finetune_metrics").write_part("all", state["metrics"])
+
+
+def _train_mode(model: nn.Module, config: FinetuneConfig) -> None:
+    model.train()
+    if config.freeze_features:
+        model.features.eval()  # frozen layers keep their ImageNet batch-norm statistics too
+
+
+def _inputs(crops: Tensor, device: torch.device) -> Tensor:
+    batch = normalize(crops.to(device, non_blocking=True))
+    return batch.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else batch
+
+
+def _summed(values: Tensor) -> list[float]:
+    if dist.is_available() and dist.is_initialized():
+        values = values.clone()
+        dist.all_reduce(values)
+    return values.tolist()
+
+
+def held_out(model: nn.Module, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and P(good) of every held-out photo, centre-cropped."""
+    labels, scores = [np.empty(0, np.int64)], [np.empty(0)]
+    model.eval()
+    for batch in ray.train.get_dataset_shard("test").iter_torch_batches(batch_size=EVAL_BATCH, device="cpu"):
+        scores.append(p_good_of(model, _inputs(centre_crops(batch["pixels"]), device)).double().numpy())
+        labels.append(batch["label"].numpy())
+    return np.concatenate(labels), np.concatenate(scores)
+
+
+def _evaluate(model: nn.Module, config: FinetuneConfig, run: RunFolder, state: dict, device: torch.device) -> None:
+    """Held-out metrics into the log row of this iteration; the weights saved as the best when its AP is."""
+    labels, scores = held_out(model, device)
+    evaluation = {
+        "val_accuracy": float(np.mean((scores > 0.5) == labels)),
+        "val_ap": float(average_precision_score(labels, scores)),
+        "val_roc_auc": float(roc_auc_score(labels, scores)),
+    }
+    iteration = state["iteration"]
+    if not state["metrics"] or state["metrics"][-1]["iteration"] != iteration:
+        state["metrics"].append({"iteration": iteration})
+    state["metrics"][-1].update(evaluation)
+    if evaluation["val_ap"] > state["best_ap"]:
+        state["best_ap"] = evaluation["val_ap"]
+        save_best(run, config.backbone, iteration, evaluation["val_ap"], model.state_dict())
+
+
+def _checkpoint(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
+                state: dict, progress: dict) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), **state}, Path(folder) / STATE_FILE)
+        metrics = {**progress, **{k: v for k, v in state["metrics"][-1].items() if k.startswith("val_")}}
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))

@@ -1,0 +1,112 @@
+"""The finetune stage: a Ray Train TorchTrainer over the labelled photos, then every test photo scored by the
+best checkpoint into `finetune_scores`.
+
+Ray Train's storage is the run folder (`finetune/train/finetune`): started again on the same run, Ray Train
+finds its checkpoint snapshot there and `train_loop` resumes at the latest checkpoint, so a killed job ends at
+the same iteration count as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import ray
+import torch
+from ray.train import CheckpointConfig, DataConfig, RunConfig, ScalingConfig
+from ray.train.torch import TorchTrainer
+
+from likeability.backbones import resolve_weights
+from likeability.config import Config, ConfigError, FinetuneConfig
+from likeability.finetune.data import photo_dataset, plan_parts, split_photos
+from likeability.finetune.loop import train_loop
+from likeability.finetune.model import load_finetuned, weights_config
+from likeability.image_decode import decode_rgb
+from likeability.run import RunFolder
+from likeability.runtime import Runtime
+
+STORAGE = ("finetune", "train")
+EXPERIMENT = "finetune"
+CHECKPOINTS_KEPT = 2  # the latest for resuming, one more in case the latest was being written when killed
+
+
+def scaling(config: FinetuneConfig) -> ScalingConfig:
+    """One worker per config.workers, with a GPU share when gpus_per_worker > 0 (Ray Train then sets up NCCL,
+    else gloo). Workers take at most one CPU each and leave one CPU of the cluster free: Ray Data's read and
+    decode tasks need it, and workers holding every CPU would starve them (the pipeline would hang)."""
+    free = max(ray.cluster_resources().get("CPU", 1.0) - 1.0, 1.0)
+    resources = {"CPU": min(1.0, free / config.workers)}
+    if config.gpus_per_worker > 0:
+        resources["GPU"] = config.gpus_per_worker
+    return ScalingConfig(num_workers=config.workers, use_gpu=config.gpus_per_worker > 0,
+                         resources_per_worker=resources)
+
+
+def trainer(config: Config, run: RunFolder, loop: Callable[[dict], None], loop_config: dict) -> TorchTrainer:
+    """A TorchTrainer of `loop` over the run's train photos (split across workers) and test photos (whole on
+    each worker; only rank 0 reads them), with its storage in the run folder."""
+    datasets = {
+        split: photo_dataset(run, split_photos(run, split), config.download.max_pixels) for split in ("train", "test")
+    }
+    return TorchTrainer(
+        loop,
+        train_loop_config=loop_config,
+        scaling_config=scaling(config.finetune),
+        datasets=datasets,
+        dataset_config=DataConfig(datasets_to_split=["train"]),
+        run_config=RunConfig(
+            name=EXPERIMENT,
+            storage_path=run.path(*STORAGE),
+            storage_filesystem=run.fs,
+            checkpoint_config=CheckpointConfig(num_to_keep=CHECKPOINTS_KEPT),
+        ),
+    )
+
+
+def check(config: FinetuneConfig, run: RunFolder) -> None:
+    """What would otherwise fail inside the workers, with a message that names the setting."""
+    if config.batch_size < config.workers:
+        raise ConfigError(f"finetune.batch_size = {config.batch_size} is smaller than finetune.workers = "
+                          f"{config.workers}: each worker needs at least one photo per step")
+    test_labels = set(split_photos(run, "test").column("label").to_pylist())
+    if test_labels != {0, 1}:
+        raise ConfigError(f"the test photos in {run.location} are all of label {test_labels}: held-out AP needs both")
+    resolve_weights(weights_config(config))  # in the driver: missing weights fail once, with the fix
+
+
+def score_test_photos(config: Config, run: RunFolder) -> pa.Table:
+    """Every test photo's P(good) from the best checkpoint, best first; one images part in memory at a time."""
+    model = load_finetuned(run, "cuda" if config.finetune.gpus_per_worker and torch.cuda.is_available() else "cpu")
+    rows = []
+    for entry in plan_parts(run, split_photos(run, "test")):
+        wanted = [photo["sha256"] for photo in entry["photos"]]
+        stored = pq.read_table(entry["part"], filesystem=run.fs, columns=["sha256", "body"],
+                               filters=pc.field("sha256").isin(wanted))
+        bodies = dict(zip(stored.column("sha256").to_pylist(), stored.column("body").to_pylist(), strict=True))
+        pixels = [decode_rgb(bodies[digest], config.download.max_pixels, fit=256).pixels for digest in wanted]
+        for photo, p_good in zip(entry["photos"], model.p_good(pixels), strict=True):
+            rows.append({**photo, "p_good": float(p_good)})
+    scores = pa.Table.from_pylist(rows)
+    return scores.take(np.argsort(-scores.column("p_good").to_numpy(), kind="stable"))
+
+
+def run_finetune(config: Config, run: RunFolder, runtime: Runtime) -> dict:
+    check(config.finetune, run)
+    result = trainer(config, run, train_loop, {"finetune": config.finetune, "run": run.location}).fit()
+    scores = score_test_photos(config, run)
+    run.table("finetune_scores").write_part("all", scores)
+    best = load_finetuned(run)
+    metrics = result.metrics or {}
+    return {
+        "backbone": config.finetune.backbone,
+        "workers": config.finetune.workers,
+        "iterations": metrics.get("iteration", config.finetune.iterations),
+        "resumed_from": metrics.get("start_iteration", 0),
+        "images_per_s_per_worker": metrics.get("images_per_s_per_worker"),
+        "best_iteration": best.iteration,
+        "best_val_ap": best.val_ap,
+        "test_photos": scores.num_rows,
+    }

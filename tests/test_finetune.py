@@ -1,0 +1,125 @@
+"""Fine-tuning on a real local Ray with 2 CPU workers on a planted task (red photos good, blue photos bad):
+the loss falls, the LR follows the step rule, a second run resumes at the first one's last checkpoint, the
+best model scores every test photo, and the 2 workers see disjoint shards that cover the training set."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+import ray.train
+from PIL import Image
+
+from likeability.config import Config, ConfigError, FinetuneConfig
+from likeability.finetune import load_finetuned, run_finetune
+from likeability.finetune.data import centre_crops, train_crops
+from likeability.finetune.schedule import lr_factor
+from likeability.finetune.stage import trainer
+from likeability.run import RunFolder
+from likeability.runtime import Runtime
+
+TRAIN, TEST = 16, 8
+RUNTIME = Runtime("x", lambda: [])
+
+
+def photo(index: int, red: bool) -> bytes:
+    rng = np.random.default_rng(index)
+    pixels = rng.integers(0, 90, (72, 96, 3), dtype=np.uint8)
+    pixels[..., 0 if red else 2] += 160
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="JPEG")
+    return out.getvalue()
+
+
+def planted_run(folder) -> RunFolder:
+    run = RunFolder(str(folder))
+    count = TRAIN + TEST
+    images = [{"sha256": f"{i:064x}", "format": "JPEG", "body": photo(i, i % 2 == 1)} for i in range(count)]
+    run.table("images").write_part("a", images[: count // 2])
+    run.table("images").write_part("b", images[count // 2 :])
+    run.table("labels").write_part("all", [
+        {"media_id": f"m{i:02d}", "username": f"u{i}", "sha256": f"{i:064x}", "like_count": 1, "followers_count": 9,
+         "ratio": 0.1, "follower_group": 0, "label": i % 2, "split": "train" if i < TRAIN else "test"}
+        for i in range(count)
+    ])
+    return run
+
+
+def planted_config(folder, **finetune) -> Config:
+    settings = dict(backbone="mobilenet_v2", freeze_features=True, batch_size=8, base_lr=0.01, lr_step=4,
+                    lr_gamma=0.5, log_every=1, eval_every=3, workers=2, seed=3)
+    return Config(run_dir=str(folder), finetune=FinetuneConfig(**{**settings, **finetune}))
+
+
+def test_step_rule_counts_iterations_from_zero_like_caffe():
+    assert [lr_factor(i, 5000, 0.1) for i in (0, 4999, 5000, 9999, 10000)] == pytest.approx(
+        [1, 1, 0.1, 0.1, 0.01])
+
+
+def test_training_crops_are_random_and_mirrored_and_evaluation_takes_the_centre():
+    import torch
+
+    squares = torch.arange(2 * 256 * 256 * 3, dtype=torch.int64).remainder(251).to(torch.uint8)
+    squares = squares.reshape(2, 256, 256, 3)
+    crops = train_crops(squares.repeat(16, 1, 1, 1), torch.Generator().manual_seed(0))
+    assert crops.shape == (32, 3, 224, 224)
+    assert len({crop.sum().item() for crop in crops}) > 4  # different offsets / flips
+    centre = centre_crops(squares)
+    assert torch.equal(centre[0], squares[0, 16:240, 16:240].permute(2, 0, 1))
+
+
+def test_fine_tuning_learns_resumes_and_scores_the_test_photos(ray_cluster, tmp_path):
+    run = planted_run(tmp_path)
+    first = run_finetune(planted_config(tmp_path, iterations=6), run, RUNTIME)
+    assert (first["resumed_from"], first["iterations"]) == (0, 6)
+    # a second run with more iterations on the same run folder: Ray Train hands back the checkpoint of step 6
+    second = run_finetune(planted_config(tmp_path, iterations=10), run, RUNTIME)
+    assert (second["resumed_from"], second["iterations"]) == (6, 10)
+
+    log = run.table("finetune_metrics").read().to_pylist()
+    assert [row["iteration"] for row in log] == list(range(1, 11))  # the first run's rows kept, none repeated
+    for row in log:  # the LR used at step i is base_lr x 0.5 ^ floor((i - 1) / 4)
+        assert row["lr"] == pytest.approx(0.01 * 0.5 ** ((row["iteration"] - 1) // 4))
+    losses = [row["loss"] for row in log]
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:2])
+    assert [row["iteration"] for row in log if row["val_ap"] is not None] == [3, 6, 9, 10]
+    assert max(row["val_ap"] for row in log) == pytest.approx(second["best_val_ap"])
+
+    scores = run.table("finetune_scores").read().to_pylist()
+    assert sorted(row["media_id"] for row in scores) == [f"m{i:02d}" for i in range(TRAIN, TRAIN + TEST)]
+    assert [row["p_good"] for row in scores] == sorted((row["p_good"] for row in scores), reverse=True)
+    assert np.mean([row["label"] for row in scores[: TEST // 2]]) > 0.5  # red photos ranked first
+
+    model = load_finetuned(run)
+    assert model.backbone == "mobilenet_v2" and model.iteration == second["best_iteration"]
+    red = np.zeros((80, 120, 3), np.uint8)
+    red[..., 0] = 230
+    blue = red[..., ::-1].copy()
+    p_red, p_blue = model.p_good([red, blue])
+    assert p_red > p_blue
+    spec = json.loads(run.read_text("finetune/best.json"))
+    assert spec == {"backbone": "mobilenet_v2", "iteration": model.iteration, "val_ap": model.val_ap}
+
+
+def test_two_workers_see_disjoint_shards_that_cover_the_training_photos(ray_cluster, tmp_path):
+    run = planted_run(tmp_path / "run")
+    seen_folder = tmp_path / "seen"
+    seen_folder.mkdir()
+
+    def record_one_epoch(loop_config: dict) -> None:
+        rank = ray.train.get_context().get_world_rank()
+        ids = [m for batch in ray.train.get_dataset_shard("train").iter_batches(batch_size=4)
+               for m in batch["media_id"].tolist()]
+        (loop_config["folder"] / f"rank{rank}.json").write_text(json.dumps(ids))
+
+    trainer(planted_config(tmp_path), run, record_one_epoch, {"folder": seen_folder}).fit()
+    seen = [set(json.loads((seen_folder / f"rank{r}.json").read_text())) for r in (0, 1)]
+    assert seen[0] and seen[1] and not seen[0] & seen[1]
+    assert seen[0] | seen[1] == {f"m{i:02d}" for i in range(TRAIN)}
+
+
+def test_missing_labels_and_one_sided_test_split_are_named(tmp_path):
+    with pytest.raises(ConfigError, match="no labels table .* run the labels stage first"):
+        run_finetune(planted_config(tmp_path), RunFolder(str(tmp_path)), RUNTIME)
