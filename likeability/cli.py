@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     demo = verbs.add_parser("demo", help="run the whole pipeline on the bundled simulator, locally")
     with_config(demo, DEMO_CONFIG)
     demo.add_argument("--run", help="run folder (overrides run_dir)")
+    demo.add_argument("--scale", type=float, default=1.0,
+                      help="multiply the simulated world's accounts (and so its photos) by this much")
     demo.set_defaults(handler=_run_pipeline)
 
     run = verbs.add_parser("run", help="run every unfinished stage of a configured run")
@@ -92,7 +94,13 @@ def _load(args: argparse.Namespace) -> Config:
     overrides = list(args.overrides)
     if getattr(args, "run", None):
         overrides.append(f"run_dir={args.run}")
-    return load(args.config, overrides)
+    config = load(args.config, overrides)
+    scale = getattr(args, "scale", 1.0)
+    if scale != 1.0:
+        if scale <= 0:
+            raise ConfigError(f"--scale {scale}: must be above 0")
+        config.simulator.accounts = max(1, round(config.simulator.accounts * scale))
+    return config
 
 
 def _run_pipeline(args: argparse.Namespace) -> int:

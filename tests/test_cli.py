@@ -72,3 +72,12 @@ def test_simulate_api_serves_business_discovery_with_usage_headers_until_interru
     finally:
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=30) == 0
+
+
+def test_demo_scale_multiplies_the_simulated_accounts(tmp_path, capsys):
+    from likeability.cli import _load, _parser
+
+    args = _parser().parse_args(["demo", "--config", str(REPO / "configs" / "demo.toml"), "--scale", "2.5"])
+    assert _load(args).simulator.accounts == 300
+    assert main(["demo", "--config", str(REPO / "configs" / "demo.toml"), "--scale", "0"]) == 2
+    assert "--scale 0.0: must be above 0" in capsys.readouterr().err
