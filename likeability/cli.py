@@ -74,7 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     predict = verbs.add_parser("predict", help="P(good) for photos, or folders of photos, with a finished run's model")
     predict.add_argument("sources", nargs="+", metavar="IMAGE_OR_FOLDER")
     predict.add_argument("--run", required=True, help="the run folder whose model scores the photos")
-    predict.add_argument("--model", help="linear_svc, sgd_svm or random_forest (default: the best by test AP)")
+    predict.add_argument("--model", help="linear_svc, sgd_svm, random_forest or finetuned "
+                         "(default: the best classic model by test AP)")
     predict.add_argument("--address", help="Ray cluster address for folders (default: RAY_ADDRESS, then embedded)")
     predict.set_defaults(handler=_predict)
 

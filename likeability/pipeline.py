@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from likeability.collect import run_collect
 from likeability.config import Config
 from likeability.curate import run_curate
+from likeability.finetune import run_finetune
 from likeability.follower_filter import run_filter
 from likeability.embed import run_embed
 from likeability.labels import run_labels
@@ -60,7 +61,12 @@ STAGES: tuple[Stage, ...] = (
         ("sweep_results", "final_models"),
         run_sweeps,
     ),
-    Stage("finetune", "Ray Train fine-tuning of the CNN with a 2-class head"),
+    Stage(
+        "finetune",
+        "Ray Train fine-tuning of the CNN with a 2-class head; test photos ranked by it",
+        ("finetune_metrics", "finetune_scores"),
+        run_finetune,
+    ),
     Stage("report", "HTML report with tables, curves and contact sheets", (), run_report),
 )
 

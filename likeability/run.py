@@ -43,6 +43,9 @@ class RunFolder:
             self.fs, self.root = pafs.FileSystem.from_uri(location)
         else:
             self.fs, self.root = pafs.LocalFileSystem(), str(Path(location).expanduser().resolve())
+            # Absolute, so a RunFolder rebuilt from `location` in a Ray worker (whose working directory is
+            # not the driver's) names the same folder.
+            self.location = self.root
         self.fs.create_dir(self.root, recursive=True)
 
     def path(self, *parts: str) -> str:

@@ -18,10 +18,12 @@ from likeability.actor_pools import pool_size
 from likeability.backbones import embed, load_backbone, preprocess
 from likeability.embed import DECODE_FIT, device_for
 from likeability.faces.detection import build_detector
+from likeability.finetune import load_finetuned
 from likeability.image_decode import BadImage, decode_rgb
 from likeability.run import RunFolder, run_config
 from likeability.tune.final_models import load_final_model
 
+FINETUNED = "finetuned"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp"}
 
 
@@ -40,21 +42,30 @@ class Prediction:
 
 
 class PhotoScorer:
-    """A run's face detector, backbone and final model, loaded once; `score` takes one photo's bytes."""
+    """A run's face detector and one of its models, loaded once; `score` takes one photo's bytes.
+
+    `family`: a classic model family (linear_svc, sgd_svm, random_forest), "finetuned" for the fine-tuned
+    network, or None for the best classic model by test AP.
+    """
 
     def __init__(self, run_location: str, family: str | None = None):
         run = RunFolder(run_location)
         config = run_config(run)
-        self._model = load_final_model(run, family)
         self._faces = config.faces
         self._max_pixels = config.download.max_pixels
         self._detector = build_detector(config.faces)
+        if family == FINETUNED:
+            network = load_finetuned(run, device_for(config.embed))
+            self._p_good = lambda pixels: network.p_good([pixels])
+            self.name = f"fine-tuned {network.backbone} (iteration {network.iteration})"
+            return
+        model = load_final_model(run, family)
         # The features the model was trained on: its own backbone and weights, whatever the config says now.
-        embedding = config.embed.model_copy(update={"backbone": self._model.backbone, "weights": self._model.weights})
-        self._device = device_for(embedding)
-        self._backbone = load_backbone(embedding, self._device)
-        mirrored = " with mirrors" if self._model.mirrored else ""
-        self.name = f"{self._model.family} on {self._model.backbone} {self._model.layer}{mirrored}"
+        embedding = config.embed.model_copy(update={"backbone": model.backbone, "weights": model.weights})
+        backbone = load_backbone(embedding, device_for(embedding))
+        self._p_good = lambda pixels: model.p_good(embed(backbone, preprocess([pixels], mirror=False))[model.layer])
+        mirrored = " with mirrors" if model.mirrored else ""
+        self.name = f"{model.family} on {model.backbone} {model.layer}{mirrored}"
 
     def score(self, source: str, body: bytes) -> Prediction:
         try:
@@ -64,9 +75,7 @@ class PhotoScorer:
         faces = len(self._detector.detect([decoded.pixels])[0])
         if not faces:
             return Prediction(source, None, 0, self.name, "no face: not scored (the model knows photos of people)")
-        features = embed(self._backbone, preprocess([decoded.pixels], mirror=False))
-        p_good = float(self._model.p_good(features[self._model.layer])[0])
-        return Prediction(source, p_good, faces, self.name)
+        return Prediction(source, float(self._p_good(decoded.pixels)[0]), faces, self.name)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         """Ray Data entry point: rows of (path, bytes) in, one prediction per row out."""
@@ -78,7 +87,8 @@ class PhotoScorer:
 def predict(sources: list[str], run: str, model: str | None = None) -> list[Prediction]:
     """P(good) for each photo file, and for every photo in each folder (through Ray Data), in the given order.
 
-    `model`: a model family (linear_svc, sgd_svm, random_forest) or None for the run's best by test AP.
+    `model`: a model family (linear_svc, sgd_svm, random_forest), "finetuned", or None for the run's best
+    classic model by test AP.
     """
     files, folders = [], []
     for source in sources:

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from likeability.cli import main
 from likeability.config import load
@@ -41,9 +42,8 @@ def demo_run(ray_cluster, tmp_path_factory):
 def test_demo_runs_every_built_stage_and_saves_its_config(demo_run, monkeypatch):
     run_dir, out, _ = demo_run
     assert "ray: local" in out and "simulator: 120 accounts served at http://127.0.0.1:18765" in out
-    for stage in ("collect", "filter", "curate", "labels", "embed", "sweeps"):
+    for stage in ("collect", "filter", "curate", "labels", "embed", "sweeps", "finetune", "report"):
         assert f"{stage:<9} done in" in out
-    assert "finetune  not built yet" in out
     assert "with a face" in out  # the funnel
     saved = load(run_dir / "config.yaml")
     assert saved == load(REPO / "configs" / "demo.toml", [*SMALL, f"run_dir={run_dir}"])
@@ -111,3 +111,15 @@ def test_report_loads_in_a_real_browser_with_every_picture(demo_run, tmp_path):
     screenshot = tmp_path / "report.png"
     subprocess.run([*browser, f"--screenshot={screenshot}", report.as_uri()], capture_output=True, timeout=120)
     assert screenshot.stat().st_size > 100_000
+
+
+def test_fine_tuned_network_ranks_every_test_photo_above_chance_and_predicts(demo_run, tmp_path):
+    run = RunFolder(str(demo_run[0]))
+    scores = run.table("finetune_scores").read()
+    test_photos = run.table("labels").read(["split"]).column("split").to_pylist().count("test")
+    assert scores.num_rows == test_photos
+    assert roc_auc_score(scores.column("label").to_numpy(), scores.column("p_good").to_numpy()) > 0.6
+    person = tmp_path / "person.jpg"
+    person.write_bytes(render_jpeg(5, 10**9, "outdoor", 320))
+    (prediction,) = predict([str(person)], str(demo_run[0]), model="finetuned")
+    assert prediction.model.startswith("fine-tuned mobilenet_v2") and 0 <= prediction.p_good <= 1

@@ -68,22 +68,25 @@ def train_loop(loop_config: dict) -> None:
     iteration, epoch, started = start, 0, time.perf_counter()
     while iteration < config.iterations:
         stepped = False
-        batches = shard.iter_torch_batches(
-            batch_size=local_batch, drop_last=True, device="cpu", dtypes={"label": torch.int64},
+        # numpy batches, made tensors here: the media_id strings have no torch type
+        batches = shard.iter_batches(
+            batch_size=local_batch, drop_last=True, batch_format="numpy",
             local_shuffle_buffer_size=4 * local_batch, local_shuffle_seed=hash((config.seed, start, epoch, rank)) & 0x7FFF_FFFF,
         )
         for batch in batches:
             stepped = True
             torch.manual_seed(hash((config.seed, iteration, rank)) & 0x7FFF_FFFF)
-            inputs = _inputs(train_crops(batch["pixels"], torch.default_generator), device)
-            labels = batch["label"].to(device)
+            inputs = _inputs(train_crops(torch.from_numpy(batch["pixels"]), torch.default_generator), device)
+            labels = torch.from_numpy(batch["label"]).to(device)
             _train_mode(model, config)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
                 logits = ddp(inputs)
                 loss = criterion(logits.float(), labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            lr = optimizer.param_groups[0]["lr"]
+            # logged as base_lr's schedule (the new layer runs at x new_layer_lr_mult), whichever groups exist
+            group = optimizer.param_groups[0]
+            lr = config.base_lr * group["lr"] / group["initial_lr"]
             optimizer.step()
             scheduler.step()
             iteration += 1
@@ -135,9 +138,10 @@ def held_out(model: nn.Module, device: torch.device) -> tuple[np.ndarray, np.nda
     """Labels and P(good) of every held-out photo, centre-cropped."""
     labels, scores = [np.empty(0, np.int64)], [np.empty(0)]
     model.eval()
-    for batch in ray.train.get_dataset_shard("test").iter_torch_batches(batch_size=EVAL_BATCH, device="cpu"):
-        scores.append(p_good_of(model, _inputs(centre_crops(batch["pixels"]), device)).double().numpy())
-        labels.append(batch["label"].numpy())
+    for batch in ray.train.get_dataset_shard("test").iter_batches(batch_size=EVAL_BATCH, batch_format="numpy"):
+        squares = torch.from_numpy(batch["pixels"])
+        scores.append(p_good_of(model, _inputs(centre_crops(squares), device)).double().numpy())
+        labels.append(batch["label"])
     return np.concatenate(labels), np.concatenate(scores)
 
 

@@ -70,7 +70,7 @@ def param_groups(model: nn.Module, config: FinetuneConfig) -> list[dict]:
 
 def p_good_of(model: nn.Module, batch: Tensor) -> Tensor:
     """P(good) of a normalised batch (float32 on the CPU); bf16 autocast on CUDA."""
-    device = next(model.parameters()).device
+    device = model_device(model)
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
         logits = model(batch.to(device, non_blocking=True))
     return torch.softmax(logits.float(), dim=1)[:, 1].cpu()
@@ -87,7 +87,7 @@ class FinetunedModel:
 
     def p_good(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """P(good) of each photo (H x W x 3 uint8 RGB), with the evaluation input: shorter side 256, centre 224."""
-        device = next(self.model.parameters()).device
+        device = model_device(self.model)
         scores = [np.empty(0)]
         for start in range(0, len(images), PREDICT_BATCH):
             batch = normalize(preprocess(images[start : start + PREDICT_BATCH], mirror=False).to(device))
