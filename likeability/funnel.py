@@ -29,6 +29,10 @@ def funnel(run: RunFolder) -> list[Step]:
         steps.append(Step("downloaded", ok, statuses))
         verdicts = Counter(run.table("faces").read(["has_face"]).column("has_face").to_pylist())
         steps.append(Step("with a face", verdicts[True], {"no_face": verdicts[False]} if verdicts[False] else {}))
+    if run.table("labels").parts():
+        labelled = run.table("labels").num_rows()
+        unlabelled = steps[-1].count - labelled
+        steps.append(Step("labelled", labelled, {"near_the_median": unlabelled} if unlabelled else {}))
     return steps
 
 
