@@ -7,13 +7,15 @@ import contextlib
 import io
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from instaloader_world import write_instaloader_folder
 from likeability.cli import main
-from likeability.config import load
+from likeability.config import SimulatorConfig, load
 from likeability.run import RunFolder
 from likeability.scoring import predict
 from likeability.simulator.images import render_jpeg
@@ -123,3 +125,43 @@ def test_fine_tuned_network_ranks_every_test_photo_above_chance_and_predicts(dem
     person.write_bytes(render_jpeg(5, 10**9, "outdoor", 320))
     (prediction,) = predict([str(person)], str(demo_run[0]), model="finetuned")
     assert prediction.model.startswith("fine-tuned mobilenet_v2") and 0 <= prediction.p_good <= 1
+
+
+def test_run_on_an_instaloader_folder_ends_in_a_report(ray_cluster, tmp_path):
+    photos = write_instaloader_folder(tmp_path / "downloads", SimulatorConfig(seed=7, accounts=60), time.time())
+    config = tmp_path / "instaloader.toml"
+    config.write_text(f"""
+run_dir = "{tmp_path / 'run'}"
+[collect]
+source = "instaloader"
+instaloader_dir = "{tmp_path / 'downloads'}"
+[faces]
+input_size = 320
+[embed]
+backbone = "mobilenet_v2"
+batch_size = 16
+[sweeps]
+linear_svc_c = [1e-4, 1e-2]
+sgd_alpha = [1e-3]
+sgd_eta0 = [1e-3]
+forest_trees = 20
+mirrored = [true]
+folds = 3
+[finetune]
+backbone = "mobilenet_v2"
+freeze_features = true
+iterations = 10
+batch_size = 8
+eval_every = 10
+log_every = 5
+""")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["run", "--config", str(config)]) == 0
+    report = tmp_path / "run" / "report" / "index.html"
+    assert f"report: {report}" in out.getvalue()
+    run = RunFolder(str(tmp_path / "run"))
+    statuses = run.table("downloads").read(["status"]).column("status").to_pylist()
+    assert statuses and set(statuses) == {"ok"}  # images read from the folder, not fetched
+    assert 0 < run.table("labels").num_rows() <= photos
+    assert "<h2>Results</h2>" in report.read_text()

@@ -1,0 +1,54 @@
+"""Writes the simulator's world as an instaloader download folder (the layout and `.json.xz` metadata the
+fixtures in tests/fixtures/instaloader follow), with the simulator's photos as the downloaded images."""
+
+from __future__ import annotations
+
+import json
+import lzma
+from datetime import UTC, datetime
+from pathlib import Path
+
+from likeability.config import SimulatorConfig
+from likeability.simulator.images import render_jpeg
+from likeability.simulator.world import World
+
+
+def write_instaloader_folder(folder: Path, config: SimulatorConfig, now: float) -> int:
+    """One profile folder per business account with visible likes; returns how many photos were written."""
+    world = World(config, now)
+    photos = 0
+    for index in range(config.accounts):
+        account = world.account_at(index)
+        if not account.business or account.hides_likes:
+            continue
+        profile = folder / account.username
+        profile.mkdir(parents=True)
+        (profile / "id").write_text(str(account.ig_id))
+        _write_xz(profile / f"{account.username}_{account.ig_id}.json.xz", {
+            "node": {"id": str(account.ig_id), "username": account.username, "full_name": account.username,
+                     "edge_followed_by": {"count": account.followers_count}, "is_private": False},
+            "instaloader": {"version": "4.16", "node_type": "Profile"},
+        })
+        for post in world.account_media(index, 0, account.media_count):
+            if post.media_type != "IMAGE":
+                continue
+            stem = datetime.fromtimestamp(post.timestamp, UTC).strftime("%Y-%m-%d_%H-%M-%S_UTC")
+            (profile / f"{stem}.jpg").write_bytes(render_jpeg(config.seed, post.media_id, post.kind, 320))
+            (profile / f"{stem}.txt").write_text(post.caption)
+            _write_xz(profile / f"{stem}.json.xz", {
+                "node": {
+                    "id": str(post.media_id), "shortcode": str(post.media_id), "__typename": "GraphImage",
+                    "is_video": False, "taken_at_timestamp": post.timestamp,
+                    "owner": {"id": str(account.ig_id), "username": account.username},
+                    "edge_media_to_caption": {"edges": [{"node": {"text": post.caption}}]},
+                    "edge_media_preview_like": {"count": post.like_count},
+                    "edge_media_to_parent_comment": {"count": post.comments_count, "edges": []},
+                },
+                "instaloader": {"version": "4.16", "node_type": "Post"},
+            })
+            photos += 1
+    return photos
+
+
+def _write_xz(path: Path, data: dict) -> None:
+    path.write_bytes(lzma.compress(json.dumps(data).encode()))
