@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow.compute as pc
 from PIL import Image
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 from likeability import report_plots as plots
 from likeability.config import Config
@@ -126,6 +126,7 @@ class _Page:
                 f"<td>{html.escape(row['params'])}</td><td class=n>{row['mean_accuracy']:.3f}</td>"
                 f"<td class=n>{row['mean_ap']:.3f}</td>{test}</tr>"
             )
+        lines += self.finetuned_line()
         table = (
             "<table><tr><th>model</th><th>layer</th><th>mirrors</th><th>best parameters</th><th>CV accuracy</th>"
             "<th>CV AP</th><th>test accuracy</th><th>test AP</th><th>ROC AUC</th></tr>" + "".join(lines) + "</table>"
@@ -136,6 +137,20 @@ class _Page:
             f"<p class=study>{STUDY}</p>"
         )
         self.section("Results", table + note)
+
+    def finetuned_line(self) -> list[str]:
+        """The fine-tuned network's row: scored on the test photos; it has no cross-validation."""
+        scores = self.run.table("finetune_scores").read(["label", "p_good"])
+        if not scores.num_rows:
+            return []
+        label, p_good = scores.column("label").to_numpy(), scores.column("p_good").to_numpy()
+        accuracy = float(np.mean((p_good >= 0.5) == (label == 1)))
+        return [
+            f"<tr><td>fine-tuned network</td><td>whole network</td><td>random flips</td><td>best checkpoint by held-out AP</td>"
+            f"<td colspan=2>-</td><td class=n>{accuracy:.3f}</td>"
+            f"<td class=n>{average_precision_score(label, p_good):.3f}</td>"
+            f"<td class=n>{roc_auc_score(label, p_good):.3f}</td></tr>"
+        ]
 
     def curves(self) -> None:
         sweeps = self.run.table("sweep_results").read().to_pylist()

@@ -164,4 +164,4 @@ log_every = 5
     statuses = run.table("downloads").read(["status"]).column("status").to_pylist()
     assert statuses and set(statuses) == {"ok"}  # images read from the folder, not fetched
     assert 0 < run.table("labels").num_rows() <= photos
-    assert "<h2>Results</h2>" in report.read_text()
+    assert "<h2>Results</h2>" in report.read_text() and "fine-tuned network" in report.read_text()
