@@ -6,6 +6,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,3 +128,44 @@ def test_two_workers_see_disjoint_shards_that_cover_the_training_photos(ray_clus
 def test_missing_labels_table_is_named(tmp_path):
     with pytest.raises(ConfigError, match="no labels table .* run the labels stage first"):
         run_finetune(planted_config(tmp_path), RunFolder(str(tmp_path)), RUNTIME)
+
+
+def test_a_killed_job_resumes_from_its_last_checkpoint_to_the_same_iteration_count(tmp_path):
+    run = planted_run(tmp_path / "run")
+    for earlier in ("collect", "filter", "curate", "labels", "embed", "sweeps"):  # planted_run stands for them
+        run.mark_done(earlier, {})
+    config = tmp_path / "finetune.toml"
+    config.write_text(f"""
+run_dir = "{tmp_path / 'run'}"
+[ray]
+num_cpus = 2
+[finetune]
+backbone = "mobilenet_v2"
+freeze_features = true
+iterations = 40
+batch_size = 8
+base_lr = 0.01
+eval_every = 4
+log_every = 4
+workers = 1
+""")
+    command = [str(Path(sys.executable).parent / "likeability"), "finetune", "--config", str(config)]
+    with open(tmp_path / "first.log", "w") as log:
+        job = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
+        # A checkpoint counts once Ray Train has recorded it in its snapshot, not when its folder appears.
+        snapshot = tmp_path / "run" / "finetune" / "train" / "finetune" / "checkpoint_manager_snapshot.json"
+        deadline = time.monotonic() + 300
+        while job.poll() is None and time.monotonic() < deadline and not (
+            snapshot.is_file() and '"checkpoint_results":[{' in snapshot.read_text()
+        ):
+            time.sleep(0.2)
+        os.killpg(job.pid, signal.SIGKILL)  # the driver and the Ray it started, mid-training
+        job.wait()
+    assert run.done_summary("finetune") is None, f"finished before the kill; see {tmp_path / 'first.log'}"
+
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    summary = run.done_summary("finetune")
+    assert 4 <= summary["resumed_from"] < 40 and summary["resumed_from"] % 4 == 0
+    assert summary["iterations"] == 40
+    assert run.table("finetune_metrics").read(["iteration"]).column("iteration").to_pylist() == list(range(4, 41, 4))
