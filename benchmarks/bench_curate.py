@@ -31,7 +31,7 @@ from likeability.image_decode import decode_rgb
 from likeability.run import RunFolder
 from likeability.simulator.world import World
 from likeability.url_policy import UrlPolicy
-from measure import PeakMemory, SimulatorProcess, emit
+from measure import PeakMemory, SimulatorProcess, emit, stream_rates
 
 MAX_PIXELS = DownloadConfig().max_pixels
 
@@ -48,15 +48,7 @@ def stage_rate(config: Config, folder: str, rows: list[dict]) -> dict:
     pending = pa.Table.from_pylist(rows, schema=pa.schema(
         [("media_id", pa.string()), ("media_url", pa.string()), ("image_path", pa.string())]
     ))
-    started = time.perf_counter()
-    arrivals = [(time.perf_counter(), group.num_rows) for group in curate_into(RunFolder(folder), config, pending)]
-    finished = time.perf_counter()
-    first_at, first_rows = arrivals[0]
-    return {
-        "end_to_end": len(rows) / (finished - started),
-        "steady": (len(rows) - first_rows) / (finished - first_at),
-        "first_result_s": first_at - started,
-    }
+    return stream_rates(group.num_rows for group in curate_into(RunFolder(folder), config, pending))
 
 
 def plain_loop(sources: list[str], read, detector, fit: int) -> float:

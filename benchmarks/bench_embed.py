@@ -25,7 +25,7 @@ from likeability.image_decode import decode_rgb
 from likeability.run import RunFolder
 from likeability.simulator.images import render_jpeg
 from likeability.simulator.world import KINDS
-from measure import PeakMemory, emit
+from measure import PeakMemory, emit, stream_rates
 
 MAX_PIXELS = Config().download.max_pixels
 
@@ -57,19 +57,10 @@ def plain_loop(bodies: list[bytes], config: EmbedConfig, device: str) -> float:
 def stage_rates(folder: str, config: Config) -> dict:
     """The stage's stream over the stored photos, timed as each embedding batch arrives (commits excluded)."""
     run = RunFolder(folder)
-    started = time.perf_counter()
-    arrivals = [
-        (time.perf_counter(), int((~t.column("mirrored").to_numpy(zero_copy_only=False)).sum()))
+    return stream_rates(
+        int((~t.column("mirrored").to_numpy(zero_copy_only=False)).sum())
         for t in embed_stream(config, run, plan(run, config.embed.backbone))
-    ]
-    finished = time.perf_counter()
-    photos = sum(n for _, n in arrivals)
-    first_at, first = arrivals[0]
-    return {
-        "end_to_end": photos / (finished - started),
-        "steady": (photos - first) / (finished - first_at),
-        "first_result_s": first_at - started,
-    }
+    )
 
 
 def main() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import threading
+import time
+from collections.abc import Iterable
 
 import psutil
 
@@ -47,6 +49,21 @@ class PeakMemory:
                     pass
             self.peak_bytes = max(self.peak_bytes, total)
             self._stop.wait(self.interval)
+
+
+def stream_rates(counts: Iterable[int]) -> dict:
+    """Items/s of a stream that yields item counts as results arrive: end to end (start-up included), and
+    steady, from the first result to the last (start-up, such as actors loading their models, left out)."""
+    started = time.perf_counter()
+    arrivals = [(time.perf_counter(), count) for count in counts]
+    finished = time.perf_counter()
+    total = sum(count for _, count in arrivals)
+    first_at, first = arrivals[0]
+    return {
+        "end_to_end": total / (finished - started),
+        "steady": (total - first) / (finished - first_at),
+        "first_result_s": first_at - started,
+    }
 
 
 def emit(headline: dict) -> None:

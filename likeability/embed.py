@@ -14,14 +14,14 @@ from collections.abc import Iterator
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import ray
 import torch
 
 from likeability.actor_pools import pool_size
 from likeability.backbones import embed, load_backbone, preprocess, resolve_weights
-from likeability.config import Config, ConfigError, EmbedConfig
+from likeability.config import Config, EmbedConfig
 from likeability.image_decode import decode_rgb
+from likeability.image_store import plan_parts, read_bodies
 from likeability.run import RunFolder
 from likeability.runtime import Runtime
 from likeability.schemas import BACKBONE_LAYERS, embeddings_schema, embeddings_table
@@ -47,14 +47,12 @@ class EmbedImages:
         self._schema = embeddings_schema(config.backbone)
 
     def __call__(self, batch: pa.Table) -> Iterator[pa.Table]:
-        for plan in batch.to_pylist():
-            stored = pq.read_table(plan["part"], filesystem=self._run.fs, columns=["sha256", "body"],
-                                   filters=pc.field("sha256").isin(plan["sha256"]))
-            bodies = dict(zip(stored.column("sha256").to_pylist(), stored.column("body").to_pylist(), strict=True))
-            photos = list(zip(plan["media_id"], plan["sha256"], strict=True))
+        for entry in batch.to_pylist():
+            photos = entry["photos"]
+            bodies = read_bodies(entry["part"], self._run.fs, [p["sha256"] for p in photos])
             for start in range(0, len(photos), self._config.batch_size):
                 chunk = photos[start : start + self._config.batch_size]
-                yield self._embed([m for m, _ in chunk], [bodies[s] for _, s in chunk])
+                yield self._embed([p["media_id"] for p in chunk], [bodies[p["sha256"]] for p in chunk])
 
     def _embed(self, media_ids: list[str], bodies: list[bytes]) -> pa.Table:
         pixels = [decode_rgb(body, self._max_pixels, fit=DECODE_FIT).pixels for body in bodies]
@@ -72,25 +70,11 @@ class EmbedImages:
 
 
 def plan(run: RunFolder, backbone: str) -> list[dict]:
-    """One entry per `images` part holding photos still to embed: the part's path, their ids and digests."""
+    """One entry per `images` part holding labelled photos still to embed (see `plan_parts`)."""
     done = run.table(embeddings_table(backbone)).read(["media_id"]).column("media_id")
     labels = run.table("labels").read(["media_id", "sha256"])
     todo = labels.filter(pc.invert(pc.is_in(labels.column("media_id"), done)))
-    if not todo.num_rows:
-        return []
-    images = run.table("images")
-    entries, placed = [], set()
-    for path in images.part_paths():
-        digests = pq.read_table(path, filesystem=run.fs, columns=["sha256"]).column("sha256")
-        here = todo.filter(pc.is_in(todo.column("sha256"), digests))
-        here = here.filter(pc.invert(pc.is_in(here.column("media_id"), pa.array(sorted(placed), pa.string()))))
-        if here.num_rows:
-            entries.append({"part": path, **here.to_pydict()})
-            placed.update(here.column("media_id").to_pylist())
-    missing = todo.num_rows - len(placed)
-    if missing:
-        raise ConfigError(f"{missing} labelled photos have no stored image in {run.location}; run curate again")
-    return entries
+    return plan_parts(run, todo) if todo.num_rows else []
 
 
 def embed_stream(config: Config, run: RunFolder, entries: list[dict]) -> Iterator[pa.Table]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import io
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +24,7 @@ from likeability.image_decode import decode_rgb
 from likeability.image_store import ImageStore
 from likeability.run import RunFolder, run_config
 from likeability.runtime import Runtime
-from likeability.tune.features import load_labelled_features
+from likeability.tune.features import LabelledFeatures, load_labelled_features
 from likeability.tune.final_models import load_final_model
 
 FOLDER = "report"
@@ -66,6 +65,16 @@ class _Page:
         self.run = run
         self.sections: list[str] = []
         self.assets: dict[str, bytes] = {}
+        self.sweeps = run.table("sweep_results").read().to_pylist()
+        self.finals = run.table("final_models").read().to_pylist()
+        self._test_features: dict[tuple[str, str], LabelledFeatures] = {}
+
+    def test_originals(self, backbone: str, layer: str) -> LabelledFeatures:
+        """The test photos' features, read once per layer however many models and sections use them."""
+        if (backbone, layer) not in self._test_features:
+            features = load_labelled_features(self.run, backbone, [layer]).test_originals()
+            self._test_features[backbone, layer] = features
+        return self._test_features[backbone, layer]
 
     def figure(self, name: str, png: bytes, alt: str) -> str:
         self.assets[name] = png
@@ -104,8 +113,8 @@ class _Page:
         self.section("Labels", text + self.figure("labels.png", plots.label_balance_chart(balance), "label balance"))
 
     def results(self) -> None:
-        sweeps = self.run.table("sweep_results").read().to_pylist()
-        finals = {(r["family"], r["layer"], r["mirrored"]): r for r in self.run.table("final_models").read().to_pylist()}
+        sweeps = self.sweeps
+        finals = {(r["family"], r["layer"], r["mirrored"]): r for r in self.finals}
         if not sweeps:
             self.section("Results", "<p class=missing>The sweeps stage has not run.</p>")
             return
@@ -153,8 +162,7 @@ class _Page:
         ]
 
     def curves(self) -> None:
-        sweeps = self.run.table("sweep_results").read().to_pylist()
-        finals = self.run.table("final_models").read().to_pylist()
+        sweeps, finals = self.sweeps, self.finals
         if not sweeps or not finals:
             return
         figures = []
@@ -164,7 +172,7 @@ class _Page:
         curves = {}
         for final in finals:
             model = load_final_model(self.run, final["family"])
-            test = load_labelled_features(self.run, model.backbone, [model.layer]).test_originals()
+            test = self.test_originals(model.backbone, model.layer)
             p_good = model.p_good(test.layers[model.layer])
             fpr, tpr, _ = roc_curve(test.label, p_good)
             curves[f"{model.family} ({model.layer})"] = (fpr, tpr, roc_auc_score(test.label, p_good))
@@ -209,9 +217,9 @@ class _Page:
         if scores:
             model = "the fine-tuned network"
             pairs = [(r["media_id"], r["p_good"]) for r in scores]
-        elif self.run.table("final_models").num_rows():
+        elif self.finals:
             final = load_final_model(self.run)
-            test = load_labelled_features(self.run, final.backbone, [final.layer]).test_originals()
+            test = self.test_originals(final.backbone, final.layer)
             pairs = list(zip(test.media_id.tolist(), final.p_good(test.layers[final.layer]).tolist(), strict=True))
             model = f"{final.family} on {final.backbone} {final.layer} (the best classic model by test AP)"
         else:

@@ -1,12 +1,16 @@
-"""Checks shared by the collection tests: what the simulator's world says a complete collection holds."""
+"""Shared by the collection and import tests: what the simulator's world says a complete collection holds, and
+a crash at a unit's commit."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+
+import pytest
 
 from likeability.config import CollectConfig
 from likeability.post_rules import drop_reason
-from likeability.run import RunFolder
+from likeability.run import RunFolder, Table
 from likeability.simulator.server import SimulatorServer
 
 
@@ -29,3 +33,18 @@ def check_exactly_once(run: RunFolder, server: SimulatorServer, config: CollectC
     assert users.num_rows == ok == len(set(users.column("username").to_pylist()))
     assert run.table("failed_users").num_rows() == failed
     assert posts.num_rows == kept == len(set(posts.column("media_id").to_pylist()))
+
+
+def die_at_first_commit(monkeypatch: pytest.MonkeyPatch, key_matches: Callable[[str], bool]) -> None:
+    """The first `users` part (a unit's commit record) whose key matches fails as if the process died there,
+    after the unit's other parts were written; every later write goes through."""
+    real_write = Table.write_part
+    failed: list[str] = []
+
+    def write_part(table: Table, key: str, data) -> None:
+        if table.name == "users" and key_matches(key) and not failed:
+            failed.append(key)
+            raise OSError("killed")
+        real_write(table, key, data)
+
+    monkeypatch.setattr(Table, "write_part", write_part)

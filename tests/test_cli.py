@@ -6,7 +6,6 @@ import sys
 import urllib.request
 from pathlib import Path
 
-import pytest
 
 from likeability.cli import main
 from likeability.config import load

@@ -39,7 +39,7 @@ def test_features_of_each_photo_and_its_mirror_and_a_resume_that_finishes_the_re
     run, bodies = stored_run(tmp_path)
     monkeypatch.setattr(embed_stage, "COMMIT_EVERY", 4)  # several committed groups, so a crash can fall between
     entries = plan(run, "mobilenet_v2")
-    assert [len(e["media_id"]) for e in entries] == [10, 8]  # one entry per images part
+    assert [len(e["photos"]) for e in entries] == [10, 8]  # one entry per images part
 
     interrupted = embed_into(run, CONFIG, entries)
     first = next(interrupted)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers import die_at_first_commit
 from likeability.importers.instaloader import InstaloaderFolderError, import_instaloader
-from likeability.run import RunFolder, Table
+from likeability.run import RunFolder
 
 FIXTURES = Path(__file__).parent / "fixtures" / "instaloader"
 NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
@@ -167,16 +168,7 @@ def test_importing_again_skips_committed_profiles(tmp_path):
 
 def test_an_import_killed_mid_profile_resumes_to_the_same_tables(tmp_path, monkeypatch):
     _, clean = run_import(FIXTURES, tmp_path / "clean")
-    real_write = Table.write_part
-    failures = []
-
-    def fail_bobs_commit_once(table, key, data):
-        if table.name == "users" and "bob" in key and not failures:
-            failures.append(key)
-            raise OSError("killed")
-        real_write(table, key, data)
-
-    monkeypatch.setattr(Table, "write_part", fail_bobs_commit_once)
+    die_at_first_commit(monkeypatch, lambda key: "bob" in key)
     with pytest.raises(OSError, match="killed"):
         run_import(FIXTURES, tmp_path / "run")
     run = RunFolder(str(tmp_path / "run"))

@@ -2,7 +2,6 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
-import pytest
 
 from likeability.config import Config, LabelsConfig
 from likeability.labels import assign, follower_groups, run_labels

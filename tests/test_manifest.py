@@ -8,8 +8,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from helpers import die_at_first_commit
 from likeability.importers.manifest import ManifestError, import_manifest
-from likeability.run import RunFolder, Table
+from likeability.run import RunFolder
 
 FIXTURES = Path(__file__).parent / "fixtures" / "manifest"
 MANIFEST = FIXTURES / "manifest.csv"
@@ -117,16 +118,7 @@ def test_importing_again_skips_committed_chunks(tmp_path):
 
 def test_an_import_killed_mid_chunk_resumes_to_the_same_tables(tmp_path, monkeypatch):
     clean_run, clean = run_import(MANIFEST, tmp_path / "clean")
-    real_write = Table.write_part
-    failures = []
-
-    def fail_second_commit_once(table, key, data):
-        if table.name == "users" and key.startswith("manifest-000001-") and not failures:
-            failures.append(key)
-            raise OSError("killed")
-        real_write(table, key, data)
-
-    monkeypatch.setattr(Table, "write_part", fail_second_commit_once)
+    die_at_first_commit(monkeypatch, lambda key: key.startswith("manifest-000001-"))
     with pytest.raises(OSError, match="killed"):
         run_import(MANIFEST, tmp_path / "run")
     run, resumed = run_import(MANIFEST, tmp_path / "run")

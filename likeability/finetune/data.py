@@ -16,7 +16,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 import ray
 import torch
 from PIL import Image
@@ -25,6 +24,7 @@ from torch import Tensor
 from likeability.backbones import CROP, RESIZE
 from likeability.config import ConfigError
 from likeability.image_decode import decode_rgb
+from likeability.image_store import plan_parts, read_bodies
 from likeability.run import RunFolder
 
 DECODE_CHUNK = 32  # photos per output block: 6 MiB of squares
@@ -41,23 +41,6 @@ def split_photos(run: RunFolder, split: str) -> pa.Table:
     return photos.sort_by("media_id")
 
 
-def plan_parts(run: RunFolder, photos: pa.Table) -> list[dict]:
-    """One entry per `images` part holding some of `photos`: its path and those photos (each photo once)."""
-    entries, placed = [], set()
-    for path in run.table("images").part_paths():
-        stored = pq.read_table(path, filesystem=run.fs, columns=["sha256"]).column("sha256")
-        here = photos.filter(pc.is_in(photos.column("sha256"), stored)).to_pylist()
-        here = [photo for photo in here if photo["media_id"] not in placed]
-        if here:
-            entries.append({"part": path, "photos": here})
-            placed.update(photo["media_id"] for photo in here)
-    if len(placed) < photos.num_rows:
-        raise ConfigError(
-            f"{photos.num_rows - len(placed)} labelled photos have no stored image in {run.location}; run curate again"
-        )
-    return entries
-
-
 def square(pixels: np.ndarray) -> np.ndarray:
     """H x W x 3 uint8 -> 256 x 256 x 3: shorter side to 256 (bilinear), centre square."""
     height, width = pixels.shape[:2]
@@ -71,9 +54,7 @@ def decode_squares(batch: dict[str, np.ndarray], max_pixels: int, filesystem: pa
                    ) -> Iterator[dict[str, np.ndarray]]:
     """Entries of `plan_parts` -> blocks of {media_id, label, pixels (N x 256 x 256 x 3 uint8)}."""
     for part, photos in zip(batch["part"], batch["photos"], strict=True):
-        stored = pq.read_table(part, filesystem=filesystem, columns=["sha256", "body"],
-                               filters=pc.field("sha256").isin([p["sha256"] for p in photos]))
-        bodies = dict(zip(stored.column("sha256").to_pylist(), stored.column("body").to_pylist(), strict=True))
+        bodies = read_bodies(part, filesystem, [p["sha256"] for p in photos])
         for start in range(0, len(photos), DECODE_CHUNK):
             chunk = photos[start : start + DECODE_CHUNK]
             yield {

@@ -12,8 +12,6 @@ from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import ray
 import torch
 from ray.train import CheckpointConfig, DataConfig, RunConfig, ScalingConfig
@@ -21,10 +19,11 @@ from ray.train.torch import TorchTrainer
 
 from likeability.backbones import resolve_weights
 from likeability.config import Config, ConfigError, FinetuneConfig
-from likeability.finetune.data import photo_dataset, plan_parts, split_photos
+from likeability.finetune.data import photo_dataset, split_photos
 from likeability.finetune.loop import train_loop
 from likeability.finetune.model import load_finetuned, weights_config
 from likeability.image_decode import decode_rgb
+from likeability.image_store import plan_parts, read_bodies
 from likeability.run import RunFolder
 from likeability.runtime import Runtime
 
@@ -83,9 +82,7 @@ def score_test_photos(config: Config, run: RunFolder) -> pa.Table:
     rows = []
     for entry in plan_parts(run, split_photos(run, "test")):
         wanted = [photo["sha256"] for photo in entry["photos"]]
-        stored = pq.read_table(entry["part"], filesystem=run.fs, columns=["sha256", "body"],
-                               filters=pc.field("sha256").isin(wanted))
-        bodies = dict(zip(stored.column("sha256").to_pylist(), stored.column("body").to_pylist(), strict=True))
+        bodies = read_bodies(entry["part"], run.fs, wanted)
         pixels = [decode_rgb(bodies[digest], config.download.max_pixels, fit=256).pixels for digest in wanted]
         for photo, p_good in zip(entry["photos"], model.p_good(pixels), strict=True):
             rows.append({**photo, "p_good": float(p_good)})
