@@ -1,6 +1,6 @@
 """Embedding throughput: the Ray Data embed stage against a plain single-process loop, same photos, same model.
 
-N simulator photos (320 px JPEG) are stored in a run's `images` table and labelled. The plain loop decodes,
+N photos (JPEG, 320-640 px in Instagram's shapes, see photos.py) are stored in a run's `images` table and labelled. The plain loop decodes,
 preprocesses (photo and mirror) and embeds them in batches in this process with every core as torch threads;
 the stage streams them through its actor pool (one actor per CPU, or per GPU with --device cuda). Speed does not depend on the weights' values, so AlexNet runs with random weights unless
 --weights says otherwise (no AlexNet ImageNet file can be had offline). The stage's steady rate runs from its
@@ -18,21 +18,20 @@ import time
 import ray
 import torch
 
-from likeability.backbones import embed, load_backbone, preprocess
+from likeability.backbones import load_backbone
 from likeability.config import Config, EmbedConfig
-from likeability.embed import DECODE_FIT, embed_stream, plan
-from likeability.image_decode import decode_rgb
+from likeability.embed import embed_stream, plan
+from likeability.photo_features import photo_features
 from likeability.run import RunFolder
-from likeability.simulator.images import render_jpeg
-from likeability.simulator.world import KINDS
 from measure import PeakMemory, emit, stream_rates
+from photos import make_photos
 
 MAX_PIXELS = Config().download.max_pixels
 
 
 def make_run(folder: str, count: int) -> list[bytes]:
     """A run folder with `count` stored, labelled photos; returns their bytes."""
-    bodies = [render_jpeg(9, 10**9 + i, KINDS[i % len(KINDS)], 320) for i in range(count)]
+    bodies = make_photos(count)
     run = RunFolder(folder)
     images = [{"sha256": f"{i:064x}", "format": "JPEG", "body": body} for i, body in enumerate(bodies)]
     for start in range(0, count, 256):
@@ -47,10 +46,10 @@ def make_run(folder: str, count: int) -> list[bytes]:
 
 def plain_loop(bodies: list[bytes], config: EmbedConfig, device: str) -> float:
     backbone = load_backbone(config, device)
+    photo_features(backbone, bodies[: config.batch_size], config.mirror, MAX_PIXELS)  # CUDA and cuDNN warm up
     started = time.perf_counter()
     for start in range(0, len(bodies), config.batch_size):
-        pixels = [decode_rgb(b, MAX_PIXELS, fit=DECODE_FIT).pixels for b in bodies[start : start + config.batch_size]]
-        embed(backbone, preprocess(pixels, mirror=config.mirror))
+        photo_features(backbone, bodies[start : start + config.batch_size], config.mirror, MAX_PIXELS)
     return len(bodies) / (time.perf_counter() - started)
 
 
@@ -69,13 +68,15 @@ def main() -> None:
     parser.add_argument("--backbone", default="alexnet", choices=["alexnet", "mobilenet_v2"])
     parser.add_argument("--weights", default="random")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--gpus", type=int, default=1, help="with --device cuda: embedding actors, one GPU each")
+    parser.add_argument("--gpus", type=int, default=1, help="with --device cuda: GPUs for the embedding actors")
+    parser.add_argument("--actors-per-gpu", type=int, default=1, help="actors sharing each GPU (their work overlaps)")
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
 
     gpus = args.gpus if args.device == "cuda" else 0
     embed_config = EmbedConfig(backbone=args.backbone, weights=args.weights, batch_size=args.batch_size,
-                               gpus_per_actor=1.0 if gpus else 0.0, actors=gpus or None)
+                               gpus_per_actor=1.0 / args.actors_per_gpu if gpus else 0.0,
+                               actors=gpus * args.actors_per_gpu or None)
     config = Config(embed=embed_config)
     ray.init(address="local", include_dashboard=False, log_to_driver=False)
     cores = int(ray.cluster_resources()["CPU"])
@@ -86,8 +87,8 @@ def main() -> None:
         stage = stage_rates(folder, config)
     ray.shutdown()
 
-    where = f"{gpus} GPU(s)" if gpus else f"{cores} cores"
-    print(f"{args.images} photos (320 px JPEG) + mirrors, {args.backbone} ({args.weights} weights), batch "
+    where = f"{gpus} GPU(s), {args.actors_per_gpu} actor(s) each" if gpus else f"{cores} cores"
+    print(f"{args.images} photos (320-640 px JPEG) + mirrors, {args.backbone} ({args.weights} weights), batch "
           f"{args.batch_size}, {where}")
     print(f"plain loop ({cores} torch threads): {plain:.1f} photos/s")
     print(f"Ray Data stage: steady {stage['steady']:.1f} photos/s, end to end {stage['end_to_end']:.1f} photos/s, "

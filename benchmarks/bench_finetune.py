@@ -1,6 +1,6 @@
 """Fine-tuning throughput: training images/s per worker with 1 worker and with N workers, and the scaling ratio.
 
-N simulator photos (320 px JPEG) are stored and labelled in a fresh run folder per measurement; the finetune
+N photos (JPEG, 320-640 px in Instagram's shapes, see photos.py) are stored and labelled in a fresh run folder per measurement; the finetune
 stage trains for --iterations global steps (same global batch for both, so N workers take batch / N each). The
 rate is the loop's own: photos stepped per worker per second from the loop's first batch, Ray Data decoding
 included, Ray Train's start-up excluded. Speed does not depend on the weights' values, so AlexNet runs with random
@@ -18,20 +18,18 @@ import tempfile
 import ray
 
 from likeability.config import Config, FinetuneConfig
-from likeability.finetune import run_finetune
+from likeability.finetune.stage import run_finetune
 from likeability.run import RunFolder
 from likeability.runtime import Runtime
-from likeability.simulator.images import render_jpeg
-from likeability.simulator.world import KINDS
 from measure import PeakMemory, emit
+from photos import make_photos
 
 TEST_PHOTOS = 32
 
 
 def make_run(folder: str, count: int) -> RunFolder:
     run = RunFolder(folder)
-    images = [{"sha256": f"{i:064x}", "format": "JPEG", "body": render_jpeg(9, 10**9 + i, KINDS[i % len(KINDS)], 320)}
-              for i in range(count)]
+    images = [{"sha256": f"{i:064x}", "format": "JPEG", "body": body} for i, body in enumerate(make_photos(count))]
     for start in range(0, count, 256):
         run.table("images").write_part(f"i{start}", images[start : start + 256])
     run.table("labels").write_part("all", [
@@ -66,12 +64,12 @@ def main() -> None:
     many = args.gpus or 2
     with PeakMemory() as memory:
         one = rate(args, 1)
-        several = rate(args, many)
+        several = rate(args, many) if many > 1 else one
     ray.shutdown()
 
     scaling = several * many / one
     where = f"{many} GPU workers" if args.gpus else f"{many} CPU workers"
-    print(f"{args.images} photos (320 px JPEG), {args.backbone} ({args.weights} weights), global batch "
+    print(f"{args.images} photos (320-640 px JPEG), {args.backbone} ({args.weights} weights), global batch "
           f"{args.batch_size}, {args.iterations} iterations; 1 worker vs {where}")
     print(f"1 worker: {one:.1f} images/s; {many} workers: {several:.1f} images/s per worker")
     print(f"scaling ratio (total {many}-worker rate / 1-worker rate, ideal {many}): {scaling:.2f}")

@@ -163,17 +163,26 @@ def load_backbone(config: EmbedConfig, device: str | torch.device = "cpu") -> Ba
 # ------------------------------------------------------------------------------------------------ input
 
 
+def resized_shape(width: int, height: int) -> tuple[int, int]:
+    """(width, height) after torchvision's Resize(256): shorter side 256, longer side truncated as torchvision does."""
+    if width <= height:
+        return RESIZE, int(RESIZE * height / width)
+    return int(RESIZE * width / height), RESIZE
+
+
+def centre_crop_offset(resized_width: int, resized_height: int) -> tuple[int, int]:
+    """(left, top) of torchvision's CenterCrop(224) in the resized image."""
+    return round((resized_width - CROP) / 2), round((resized_height - CROP) / 2)
+
+
 def _crop_box(width: int, height: int) -> tuple[float, float, float, float]:
     """The source region that becomes torchvision's Resize(256) + CenterCrop(224), in source pixels.
 
     Resizing only this region to 224 x 224 gives the same pixels (Pillow places the output samples at the
     same source positions with the same filter width) without computing the 256-side image first.
     """
-    if width <= height:
-        resized_w, resized_h = RESIZE, int(RESIZE * height / width)
-    else:
-        resized_w, resized_h = int(RESIZE * width / height), RESIZE
-    left, top = round((resized_w - CROP) / 2), round((resized_h - CROP) / 2)
+    resized_w, resized_h = resized_shape(width, height)
+    left, top = centre_crop_offset(resized_w, resized_h)
     scale_x, scale_y = width / resized_w, height / resized_h
     return left * scale_x, top * scale_y, (left + CROP) * scale_x, (top + CROP) * scale_y
 

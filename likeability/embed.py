@@ -18,16 +18,15 @@ import ray
 import torch
 
 from likeability.actor_pools import pool_size
-from likeability.backbones import embed, load_backbone, preprocess, resolve_weights
+from likeability.backbones import load_backbone, resolve_weights
 from likeability.config import Config, EmbedConfig
-from likeability.image_decode import decode_rgb
 from likeability.image_store import plan_parts, read_bodies
+from likeability.photo_features import photo_features
 from likeability.run import RunFolder
 from likeability.runtime import Runtime
 from likeability.schemas import BACKBONE_LAYERS, embeddings_schema, embeddings_table
 from likeability.stream_groups import group_key, groups
 
-DECODE_FIT = 256  # the backbones resize the shorter side to 256 and crop 224: decoding below 256 loses detail
 COMMIT_EVERY = 512  # photos per committed part
 
 
@@ -55,8 +54,7 @@ class EmbedImages:
                 yield self._embed([p["media_id"] for p in chunk], [bodies[p["sha256"]] for p in chunk])
 
     def _embed(self, media_ids: list[str], bodies: list[bytes]) -> pa.Table:
-        pixels = [decode_rgb(body, self._max_pixels, fit=DECODE_FIT).pixels for body in bodies]
-        features = embed(self._backbone, preprocess(pixels, mirror=self._config.mirror))
+        features = photo_features(self._backbone, bodies, self._config.mirror, self._max_pixels)
         copies = 2 if self._config.mirror else 1
         # preprocess puts each photo's mirror right after it
         columns = {

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from likeability.collect import run_collect
 from likeability.config import Config
 from likeability.curate import run_curate
-from likeability.finetune import run_finetune
+from likeability.finetune.stage import run_finetune
 from likeability.follower_filter import run_filter
 from likeability.embed import run_embed
 from likeability.labels import run_labels

@@ -9,7 +9,8 @@ import pytest
 from likeability import embed as embed_stage
 from likeability.backbones import embed, load_backbone, preprocess
 from likeability.config import Config, EmbedConfig
-from likeability.embed import DECODE_FIT, embed_into, plan, run_embed
+from likeability.embed import embed_into, plan, run_embed
+from likeability.photo_features import DECODE_FIT
 from likeability.image_decode import decode_rgb
 from likeability.run import RunFolder
 from likeability.runtime import Runtime

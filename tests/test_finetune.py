@@ -20,8 +20,9 @@ import torch
 from PIL import Image
 
 from likeability.config import Config, ConfigError, FinetuneConfig
-from likeability.finetune import load_finetuned, run_finetune
-from likeability.finetune.data import centre_crops, train_crops
+from likeability.finetune.model import load_finetuned
+from likeability.finetune.stage import run_finetune
+from likeability.finetune.crops import centre_crops, train_crops
 from likeability.finetune.schedule import lr_factor
 from likeability.finetune.stage import trainer
 from likeability.run import RunFolder

@@ -23,11 +23,10 @@ import torch.distributed as dist
 from sklearn.metrics import average_precision_score, roc_auc_score
 from torch import Tensor, nn
 
-from likeability.backbones import normalize
 from likeability.config import FinetuneConfig
-from likeability.finetune.data import centre_crops, train_crops
-from likeability.finetune.model import build_model, p_good_of, param_groups, save_best
+from likeability.finetune.model import build_model, param_groups, save_best
 from likeability.finetune.schedule import step_scheduler
+from likeability.finetune.steps import held_out_scores, train_mode, train_step
 from likeability.run import RunFolder
 
 STATE_FILE = "state.pt"
@@ -40,11 +39,10 @@ def train_loop(loop_config: dict) -> None:
     context = ray.train.get_context()
     rank, workers = context.get_world_rank(), context.get_world_size()
     device = ray.train.torch.get_device()
-    cuda = device.type == "cuda"
 
     torch.manual_seed(config.seed)  # the new layer starts the same on every worker and in every rerun
     model = build_model(config)
-    if cuda:
+    if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     ddp = ray.train.torch.prepare_model(model)
     optimizer = torch.optim.SGD(param_groups(model, config), momentum=config.momentum,
@@ -63,8 +61,8 @@ def train_loop(loop_config: dict) -> None:
 
     shard = ray.train.get_dataset_shard("train")
     local_batch = config.batch_size // workers
-    window = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, photos since the last log
-    criterion = nn.CrossEntropyLoss()
+    # loss sum, correct, photos since the last log; on the device, where NCCL can sum it across workers
+    window = torch.zeros(3, dtype=torch.float64, device=device)
     iteration, epoch, started = start, 0, time.perf_counter()
     while iteration < config.iterations:
         stepped = False
@@ -76,26 +74,19 @@ def train_loop(loop_config: dict) -> None:
         for batch in batches:
             stepped = True
             torch.manual_seed(hash((config.seed, iteration, rank)) & 0x7FFF_FFFF)
-            inputs = _inputs(train_crops(torch.from_numpy(batch["pixels"]), torch.default_generator), device)
-            labels = torch.from_numpy(batch["label"]).to(device)
-            _train_mode(model, config)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-                logits = ddp(inputs)
-                loss = criterion(logits.float(), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            train_mode(model, config.freeze_features)
             # logged as base_lr's schedule (the new layer runs at x new_layer_lr_mult), whichever groups exist
             group = optimizer.param_groups[0]
             lr = config.base_lr * group["lr"] / group["initial_lr"]
-            optimizer.step()
+            window[:2] += train_step(ddp, optimizer, torch.from_numpy(batch["pixels"]),
+                                     torch.from_numpy(batch["label"]), torch.default_generator, device)
+            window[2] += len(batch["label"])
             scheduler.step()
             iteration += 1
-            window += torch.tensor([loss.item() * len(labels), (logits.argmax(1) == labels).sum().item(), len(labels)],
-                                   dtype=torch.float64)
             if iteration % config.log_every == 0 or iteration == config.iterations:
-                totals = _summed(window)
-                state["metrics"].append({"iteration": iteration, "loss": totals[0] / totals[2], "lr": lr,
-                                         "train_accuracy": totals[1] / totals[2]})
+                loss_sum, correct, seen = _summed(window)
+                state["metrics"].append({"iteration": iteration, "loss": loss_sum / seen, "lr": lr,
+                                         "train_accuracy": correct / seen})
                 window.zero_()
             if iteration % config.eval_every == 0 or iteration == config.iterations:
                 progress = {"start_iteration": start, "iteration": iteration,
@@ -116,17 +107,6 @@ def train_loop(loop_config: dict) -> None:
         run.table("finetune_metrics").write_part("all", state["metrics"])
 
 
-def _train_mode(model: nn.Module, config: FinetuneConfig) -> None:
-    model.train()
-    if config.freeze_features:
-        model.features.eval()  # frozen layers keep their ImageNet batch-norm statistics too
-
-
-def _inputs(crops: Tensor, device: torch.device) -> Tensor:
-    batch = normalize(crops.to(device, non_blocking=True))
-    return batch.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else batch
-
-
 def _summed(values: Tensor) -> list[float]:
     if dist.is_available() and dist.is_initialized():
         values = values.clone()
@@ -134,20 +114,10 @@ def _summed(values: Tensor) -> list[float]:
     return values.tolist()
 
 
-def held_out(model: nn.Module, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and P(good) of every held-out photo, centre-cropped."""
-    labels, scores = [np.empty(0, np.int64)], [np.empty(0)]
-    model.eval()
-    for batch in ray.train.get_dataset_shard("test").iter_batches(batch_size=EVAL_BATCH, batch_format="numpy"):
-        squares = torch.from_numpy(batch["pixels"])
-        scores.append(p_good_of(model, _inputs(centre_crops(squares), device)).double().numpy())
-        labels.append(batch["label"])
-    return np.concatenate(labels), np.concatenate(scores)
-
-
 def _evaluate(model: nn.Module, config: FinetuneConfig, run: RunFolder, state: dict, device: torch.device) -> None:
     """Held-out metrics into the log row of this iteration; the weights saved as the best when its AP is."""
-    labels, scores = held_out(model, device)
+    batches = ray.train.get_dataset_shard("test").iter_batches(batch_size=EVAL_BATCH, batch_format="numpy")
+    labels, scores = held_out_scores(model, batches, device)
     evaluation = {
         "val_accuracy": float(np.mean((scores > 0.5) == labels)),
         "val_ap": float(average_precision_score(labels, scores)),

@@ -1,0 +1,330 @@
+"""The GPU path on one CUDA device: embedding, face detection and fine-tuning steps, each against its CPU way.
+
+Runs the project's own functions (no Ray needed): `photo_features` (the embed stage's unit of work: nvJPEG batch
+decode, resize and crop on the device, AlexNet fc6/fc7 in bf16 channels-last, features back to the host),
+`RetinaFaceTorch` (the face detector's GPU path) and `finetune.steps.train_step` (the Ray Train loop's step) on
+photos streamed from an images table. Baselines in the same run: Pillow decoding on every core for the embedding,
+onnxruntime on every core for the detector, and the squares decoded on the CPU for fine-tuning.
+
+Photos: N JPEGs of 320-640 px in Instagram's shapes (see `photos.py`). AlexNet has random weights (speed does not
+depend on their values).
+
+    python benchmarks/bench_gpu.py [--photos 8192] [--out benchmarks/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.fs as pafs
+import torch
+from PIL import Image
+
+from likeability.backbones import build_torchvision_model, embed, load_backbone, preprocess
+from likeability.config import EmbedConfig, FacesConfig, FinetuneConfig
+from likeability.device_images import centre_crops, centre_squares, decode_on_device
+from likeability.faces.retinaface import RetinaFaceMobileNet
+from likeability.faces.retinaface_torch import RetinaFaceTorch
+from likeability.finetune.crops import decode_squares
+from likeability.finetune.model import param_groups, two_way
+from likeability.finetune.steps import train_mode, train_step
+from likeability.image_decode import decode_rgb
+from likeability.image_store import plan_parts, read_bodies
+from likeability.photo_features import DECODE_FIT, photo_features
+from likeability.run import RunFolder
+from photos import make_photos
+
+MAX_PIXELS = 50_000_000
+BATCHES = (64, 128, 256, 512, 1024)
+PART = 256  # photos per images part, as the curate stage commits them
+TRAIN_BATCH = 256
+
+
+def timed(fn, repeat: int = 1) -> float:
+    """Seconds per call of `fn`, the device's queued work included."""
+    _synchronize()
+    started = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    _synchronize()
+    return (time.perf_counter() - started) / repeat
+
+
+def _synchronize() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def in_batches(items: list, size: int):
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+# ------------------------------------------------------------------------------------------------ embed
+
+
+def bench_embed(bodies: list[bytes], device: torch.device) -> dict:
+    backbone = load_backbone(EmbedConfig(backbone="alexnet", weights="random"), device)
+    result = {"photos": len(bodies), "gpu_decode_photos_per_s": {}}
+    for size in BATCHES:
+        batches = in_batches(bodies, size)
+        photo_features(backbone, batches[0], True, MAX_PIXELS)
+        seconds = timed(lambda: [photo_features(backbone, b, True, MAX_PIXELS) for b in batches])
+        result["gpu_decode_photos_per_s"][size] = round(len(bodies) / seconds, 1)
+    best = max(result["gpu_decode_photos_per_s"], key=result["gpu_decode_photos_per_s"].get)
+    result["best_batch"] = best
+    result["parts_at_best_batch_s_per_1000"] = _embed_parts(backbone, bodies[:best])
+    result["concurrent_photos_per_s"] = {
+        threads: round(_concurrent(backbone, bodies, best, threads), 1) for threads in (2, 4)
+    }
+    cores = os.cpu_count()
+    with ThreadPoolExecutor(cores) as pool:
+        def pillow_batch(batch):
+            crops = pool.map(lambda body: preprocess([decode_rgb(body, MAX_PIXELS, fit=DECODE_FIT).pixels], True),
+                             batch)
+            return embed(backbone, torch.cat(list(crops)))
+
+        batches = in_batches(bodies, best)
+        pillow_batch(batches[0])
+        seconds = timed(lambda: [pillow_batch(b) for b in batches])
+    result["pillow_threads"] = cores
+    result["pillow_photos_per_s"] = round(len(bodies) / seconds, 1)
+    result["gpu_vs_pillow_ratio"] = round(result["gpu_decode_photos_per_s"][best] / result["pillow_photos_per_s"], 2)
+    return result
+
+
+def _embed_parts(backbone, bodies: list[bytes]) -> dict:
+    """Seconds per 1,000 photos of each part of `photo_features` at one batch size."""
+    device = backbone.device
+    images = decode_on_device(bodies, device, MAX_PIXELS)
+    crops = centre_crops(images, True)
+    per_k = 1000 / len(bodies)
+    return {
+        "decode": round(timed(lambda: decode_on_device(bodies, device, MAX_PIXELS), 3) * per_k, 4),
+        "resize_crop_mirror": round(timed(lambda: centre_crops(images, True), 3) * per_k, 4),
+        "model_and_copy_back": round(timed(lambda: embed(backbone, crops), 3) * per_k, 4),
+    }
+
+
+def _concurrent(backbone, bodies: list[bytes], size: int, threads: int) -> float:
+    """Photos/s with `threads` batches in flight, each thread on its own CUDA stream (as several embedding
+    actors sharing one GPU would run)."""
+    cuda = backbone.device.type == "cuda"
+    streams = [torch.cuda.Stream() if cuda else None for _ in range(threads)]
+
+    def work(job):
+        index, batch = job
+        with torch.cuda.stream(streams[index % threads]) if cuda else contextlib.nullcontext():
+            return photo_features(backbone, batch, True, MAX_PIXELS)
+
+    batches = list(enumerate(in_batches(bodies, size)))
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(work, batches[:threads]))
+        seconds = timed(lambda: list(pool.map(work, batches)))
+    return len(bodies) / seconds
+
+
+# ------------------------------------------------------------------------------------------------ faces
+
+
+def bench_faces(bodies: list[bytes], device: torch.device) -> dict:
+    images = decode_on_device(bodies, device, MAX_PIXELS)
+    result = {"photos": len(bodies), "input_size": 320, "decoded_photos_per_s": {}, "from_jpeg_photos_per_s": {}}
+    for size in BATCHES:
+        detector = RetinaFaceTorch(FacesConfig(input_size=320, batch_size=size), device)
+        detector.detect_tensors(images[:size])
+        seconds = timed(lambda: detector.detect_tensors(images))
+        result["decoded_photos_per_s"][size] = round(len(images) / seconds, 1)
+        seconds = timed(lambda: detector.detect_bodies(bodies, MAX_PIXELS))
+        result["from_jpeg_photos_per_s"][size] = round(len(bodies) / seconds, 1)
+    cores = os.cpu_count()
+    sample = [decode_rgb(body, MAX_PIXELS, fit=320).pixels for body in bodies[:1024]]
+    cpu = RetinaFaceMobileNet(FacesConfig(input_size=320, batch_size=16), threads=cores)
+    cpu.detect(sample[:16])
+    started = time.perf_counter()
+    cpu_faces = cpu.detect(sample)
+    result["onnxruntime_cpu_threads"] = cores
+    result["onnxruntime_cpu_photos_per_s"] = round(len(sample) / (time.perf_counter() - started), 1)
+    best = max(result["decoded_photos_per_s"].values())
+    result["gpu_vs_onnxruntime_cpu_ratio"] = round(best / result["onnxruntime_cpu_photos_per_s"], 2)
+    gpu_faces = RetinaFaceTorch(FacesConfig(input_size=320, batch_size=256), device).detect(sample)
+    result["agreement"] = _agreement(cpu_faces, gpu_faces)
+    return result
+
+
+def _agreement(cpu_faces, gpu_faces) -> dict:
+    """How far the GPU detector's faces are from onnxruntime's on the same photos (the GPU path letterboxes with
+    antialiased bilinear on the device, the CPU path with OpenCV's area filter, so pixels differ slightly)."""
+    same_count = sum(len(a) == len(b) for a, b in zip(cpu_faces, gpu_faces, strict=True))
+    box_diffs = [np.abs(a.boxes - b.boxes).max() for a, b in zip(cpu_faces, gpu_faces) if len(a) == len(b) and len(a)]
+    score_diffs = [np.abs(a.scores - b.scores).max() for a, b in zip(cpu_faces, gpu_faces) if len(a) == len(b) and len(a)]
+    return {
+        "photos": len(cpu_faces),
+        "photos_with_faces_cpu": sum(len(a) > 0 for a in cpu_faces),
+        "same_face_count_fraction": round(same_count / len(cpu_faces), 4),
+        "median_max_box_diff_px": round(float(np.median(box_diffs)), 3) if box_diffs else None,
+        "median_max_score_diff": round(float(np.median(score_diffs)), 5) if score_diffs else None,
+    }
+
+
+# -------------------------------------------------------------------------------------------- fine-tune
+
+
+def bench_finetune(bodies: list[bytes], folder: str, device: torch.device) -> dict:
+    config = FinetuneConfig(backbone="alexnet", weights="random", batch_size=TRAIN_BATCH)
+    torch.manual_seed(0)
+    model = two_way("alexnet", build_torchvision_model("alexnet")).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(param_groups(model, config), momentum=config.momentum,
+                                weight_decay=config.weight_decay)
+    train_mode(model, False)
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.from_numpy(np.arange(TRAIN_BATCH) % 2)
+
+    def step(squares):
+        return train_step(model, optimizer, squares, labels[: len(squares)], generator, device)
+
+    squares = centre_squares(decode_on_device(bodies[:TRAIN_BATCH], device, MAX_PIXELS), 256)
+    step(squares)
+    result = {"global_batch": TRAIN_BATCH, "model": "alexnet, 2-way head, bf16 autocast, channels-last",
+              "step_only_photos_per_s": round(TRAIN_BATCH / timed(lambda: step(squares), 20), 1)}
+    entries = _images_table(bodies, folder)
+    result["photos"] = len(bodies)
+    result["cpu_squares_photos_per_s"] = round(_train_cpu_squares(entries, step), 1)
+    result["device_squares_photos_per_s"] = round(_train_device_squares(entries, step, device), 1)
+    return result
+
+
+def _images_table(bodies: list[bytes], folder: str) -> list[dict]:
+    """The photos stored as the curate stage stores them, planned part by part as the fine-tuning stage plans them."""
+    run = RunFolder(folder)
+    digests = [f"{i:064x}" for i in range(len(bodies))]
+    for start in range(0, len(bodies), PART):
+        rows = [{"sha256": digests[i], "format": "JPEG", "body": bodies[i]}
+                for i in range(start, min(start + PART, len(bodies)))]
+        run.table("images").write_part(f"p{start}", rows)
+    photos = pa.table({"media_id": [str(i) for i in range(len(bodies))], "sha256": digests,
+                       "label": [i % 2 for i in range(len(bodies))]})
+    return plan_parts(run, photos)
+
+
+def _decode_part(entry: dict) -> list[np.ndarray]:
+    blocks = decode_squares({"part": [entry["part"]], "photos": [entry["photos"]]}, MAX_PIXELS,
+                            pafs.LocalFileSystem())
+    return [block["pixels"] for block in blocks]
+
+
+def _train_cpu_squares(entries: list[dict], step) -> float:
+    """Squares decoded by `decode_squares` (what the Ray Data stream runs) in one process per core but one."""
+    with ProcessPoolExecutor(max(1, os.cpu_count() - 1)) as pool:
+        list(pool.map(_decode_part, entries[:2]))
+
+        def train():
+            pending = np.empty((0, 256, 256, 3), np.uint8)
+            for blocks in pool.map(_decode_part, entries):
+                pending = np.concatenate([pending, *blocks])
+                while len(pending) >= TRAIN_BATCH:
+                    squares = torch.from_numpy(pending[:TRAIN_BATCH])
+                    step(squares.pin_memory() if torch.cuda.is_available() else squares)
+                    pending = pending[TRAIN_BATCH:]
+
+        seconds = timed(train)
+    return sum(len(e["photos"]) for e in entries) // TRAIN_BATCH * TRAIN_BATCH / seconds
+
+
+def _train_device_squares(entries: list[dict], step, device) -> float:
+    """Bodies read from the parts, decoded and squared on the device."""
+    fs = pafs.LocalFileSystem()
+
+    def train():
+        for entry in entries:
+            digests = [p["sha256"] for p in entry["photos"]]
+            bodies = read_bodies(entry["part"], fs, digests)
+            squares = centre_squares(decode_on_device([bodies[d] for d in digests], device, MAX_PIXELS), 256)
+            for start in range(0, len(squares) - TRAIN_BATCH + 1, TRAIN_BATCH):
+                step(squares[start : start + TRAIN_BATCH])
+
+    seconds = timed(train)
+    return sum(len(e["photos"]) // TRAIN_BATCH * TRAIN_BATCH for e in entries) / seconds
+
+
+# ------------------------------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--photos", type=int, default=8192)
+    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--only", default="embed,faces,finetune")
+    parser.add_argument("--device", default="cuda", help="cpu only to try the script on a few photos")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        sys.exit("bench_gpu.py needs a CUDA device (or --device cpu to try it)")
+
+    out = Path(args.out) / f"gpu_{device.type}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    bodies = make_photos(args.photos)
+    print(f"{len(bodies)} photos made in {time.perf_counter() - started:.1f} s, "
+          f"{sum(map(len, bodies)) / len(bodies) / 1024:.1f} KiB each on average", flush=True)
+    results = {
+        "commit": os.environ.get("LIKEABILITY_COMMIT") or _git_commit(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu",
+        "cpu_cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": __import__("torchvision").__version__,
+    }
+    sections = {"embed": lambda: bench_embed(bodies, device), "faces": lambda: bench_faces(bodies, device)}
+    with tempfile.TemporaryDirectory() as folder:
+        sections["finetune"] = lambda: bench_finetune(bodies, folder, device)
+        for name in args.only.split(","):
+            section_started = time.perf_counter()
+            try:
+                results[name] = sections[name]()
+            except Exception as error:  # one broken section must not lose the others' figures
+                results[name] = {"error": f"{type(error).__name__}: {error}"}
+            results[name]["seconds"] = round(time.perf_counter() - section_started, 1)
+            print(name, json.dumps(results[name]), flush=True)
+            # after every section, so a run stopped by a time limit keeps what it measured
+            out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(_headline(results)))
+
+
+def _headline(results: dict) -> dict:
+    embed, faces, tune = results.get("embed", {}), results.get("faces", {}), results.get("finetune", {})
+    return {
+        "embed_photos_per_s": max(embed.get("gpu_decode_photos_per_s", {0: 0}).values()),
+        "embed_gpu_vs_pillow_ratio": embed.get("gpu_vs_pillow_ratio"),
+        "faces_photos_per_s": max(faces.get("decoded_photos_per_s", {0: 0}).values()),
+        "faces_gpu_vs_cpu_ratio": faces.get("gpu_vs_onnxruntime_cpu_ratio"),
+        "finetune_photos_per_s": tune.get("cpu_squares_photos_per_s"),
+        "finetune_stream_vs_step_ratio": round(tune["cpu_squares_photos_per_s"] / tune["step_only_photos_per_s"], 3)
+        if "step_only_photos_per_s" in tune and "cpu_squares_photos_per_s" in tune else None,
+    }
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+if __name__ == "__main__":
+    main()

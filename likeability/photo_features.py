@@ -1,0 +1,26 @@
+"""Photos' bytes to backbone features, on the backbone's device: the embedding stage's unit of work.
+
+On a CUDA device the photos are decoded, resized and cropped there (`device_images`); on the CPU, JPEGs decode
+at reduced scale (`decode_rgb` with Pillow's draft) and are cropped by Pillow (`backbones.preprocess`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from likeability.backbones import Backbone, embed, preprocess
+from likeability.device_images import centre_crops, decode_on_device
+from likeability.image_decode import decode_rgb
+
+DECODE_FIT = 256  # the backbones resize the shorter side to 256 and crop 224: decoding below 256 loses detail
+
+
+def photo_features(backbone: Backbone, bodies: Sequence[bytes], mirror: bool, max_pixels: int) -> dict[str, np.ndarray]:
+    """{layer: M x width float32} for the photos (and, with `mirror`, each photo's flip right after it)."""
+    if backbone.device.type == "cuda":
+        batch = centre_crops(decode_on_device(bodies, backbone.device, max_pixels), mirror)
+    else:
+        batch = preprocess([decode_rgb(body, max_pixels, fit=DECODE_FIT).pixels for body in bodies], mirror)
+    return embed(backbone, batch)
