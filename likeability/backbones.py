@@ -175,15 +175,15 @@ def centre_crop_offset(resized_width: int, resized_height: int) -> tuple[int, in
     return round((resized_width - CROP) / 2), round((resized_height - CROP) / 2)
 
 
-def _crop_box(width: int, height: int) -> tuple[float, float, float, float]:
+def crop_box(width: int, height: int) -> tuple[float, float, float, float]:
     """The source region that becomes torchvision's Resize(256) + CenterCrop(224), in source pixels.
 
     Resizing only this region to 224 x 224 gives the same pixels (Pillow places the output samples at the
     same source positions with the same filter width) without computing the 256-side image first.
     """
-    resized_w, resized_h = resized_shape(width, height)
-    left, top = centre_crop_offset(resized_w, resized_h)
-    scale_x, scale_y = width / resized_w, height / resized_h
+    resized_width, resized_height = resized_shape(width, height)
+    left, top = centre_crop_offset(resized_width, resized_height)
+    scale_x, scale_y = width / resized_width, height / resized_height
     return left * scale_x, top * scale_y, (left + CROP) * scale_x, (top + CROP) * scale_y
 
 
@@ -199,7 +199,7 @@ def preprocess(images: Sequence[np.ndarray], mirror: bool) -> Tensor:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"image {index}: expected H x W x 3 uint8 RGB, got {image.shape} {image.dtype}")
         height, width = image.shape[:2]
-        crop = Image.fromarray(image).resize((CROP, CROP), Image.Resampling.BILINEAR, _crop_box(width, height))
+        crop = Image.fromarray(image).resize((CROP, CROP), Image.Resampling.BILINEAR, crop_box(width, height))
         batch[index * copies] = np.asarray(crop)
         if mirror:
             batch[index * copies + 1] = batch[index * copies, :, ::-1]

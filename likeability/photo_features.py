@@ -11,16 +11,18 @@ from collections.abc import Sequence
 import numpy as np
 
 from likeability.backbones import Backbone, embed, preprocess
-from likeability.device_images import centre_crops, decode_on_device
+from likeability import device_images
 from likeability.image_decode import decode_rgb
 
 DECODE_FIT = 256  # the backbones resize the shorter side to 256 and crop 224: decoding below 256 loses detail
 
 
-def photo_features(backbone: Backbone, bodies: Sequence[bytes], mirror: bool, max_pixels: int) -> dict[str, np.ndarray]:
-    """{layer: M x width float32} for the photos (and, with `mirror`, each photo's flip right after it)."""
-    if backbone.device.type == "cuda":
-        batch = centre_crops(decode_on_device(bodies, backbone.device, max_pixels), mirror)
+def photo_features(backbone: Backbone, bodies: Sequence[bytes], mirror: bool, max_pixels: int,
+                   decode_on_device: bool = True) -> dict[str, np.ndarray]:
+    """{layer: M x width float32} for the photos (and, with `mirror`, each photo's flip right after it).
+    `decode_on_device=False` keeps decoding and cropping on the CPU even for a CUDA backbone."""
+    if backbone.device.type == "cuda" and decode_on_device:
+        batch = device_images.centre_crops(device_images.decode_on_device(bodies, backbone.device, max_pixels), mirror)
     else:
         batch = preprocess([decode_rgb(body, max_pixels, fit=DECODE_FIT).pixels for body in bodies], mirror)
     return embed(backbone, batch)
