@@ -50,7 +50,7 @@ def decode_on_device(bodies: Sequence[bytes], device: torch.device, max_pixels: 
     for index, image in enumerate(images):
         if image is None:
             pixels = decode_rgb(bodies[index], max_pixels).pixels
-            images[index] = torch.from_numpy(pixels).permute(2, 0, 1).to(device, non_blocking=True)
+            images[index] = torch.tensor(pixels, device=device).permute(2, 0, 1)
     return images
 
 

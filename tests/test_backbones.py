@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 import torchvision.transforms as T
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from skimage import data
 from torchvision.models import AlexNet_Weights, MobileNet_V2_Weights
@@ -19,6 +21,7 @@ from likeability.backbones import (
     Backbone,
     WeightsError,
     build_torchvision_model,
+    crop_box,
     embed,
     imagenet_cache_path,
     load_backbone,
@@ -265,3 +268,16 @@ def test_a_silent_network_times_out_instead_of_hanging(torch_home, monkeypatch):
         with pytest.raises(WeightsError, match="could not be downloaded"):
             resolve_weights(EmbedConfig(backbone="alexnet"), download_timeout_s=1.0)
         assert time.monotonic() - started < 4
+
+
+@settings(max_examples=60, deadline=None)
+@given(width=st.integers(1, 8000), height=st.integers(1, 8000))
+@example(width=1080, height=1349)
+@example(width=8000, height=8000)
+@example(width=1, height=7919)
+def test_the_crop_of_any_photo_lies_inside_it_and_preprocess_gives_224(width, height):
+    left, top, right, bottom = crop_box(width, height)
+    assert 0 <= left < right <= width + 1e-6 and 0 <= top < bottom <= height + 1e-6
+    if width * height <= 4_000_000:
+        batch = preprocess([np.full((height, width, 3), 9, np.uint8)], mirror=True)
+        assert batch.shape == (2, 3, CROP, CROP) and int(batch.min()) == int(batch.max()) == 9

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from likeability.config import FacesConfig
 from likeability.faces.detection import (
@@ -95,3 +97,18 @@ def test_build_detector_picks_the_configured_backend(tmp_path: Path) -> None:
     # The scrfd backend is the one that looks for its model file (tests/test_scrfd.py runs it on a real one).
     with pytest.raises(FileNotFoundError, match=r"faces\.scrfd_model=.*missing\.onnx'?: no such file"):
         build_detector(FacesConfig(backend="scrfd", scrfd_model=str(tmp_path / "missing.onnx")))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    width=st.integers(1, 8000),
+    height=st.integers(1, 8000),
+    boxes=st.lists(st.tuples(*[st.floats(-1e4, 1e4, allow_nan=False)] * 4), max_size=8),
+)
+def test_faces_brought_back_to_the_photo_lie_inside_it(width, height, boxes):
+    raw = np.asarray(boxes, np.float32).reshape(-1, 4)
+    faces = finish(raw, np.linspace(0.9, 0.99, len(raw)), width, height, min_face_fraction=0.0)
+    assert faces.boxes.shape == (len(faces), 4)
+    assert (faces.boxes[:, 0::2] >= 0).all() and (faces.boxes[:, 0::2] <= width).all()
+    assert (faces.boxes[:, 1::2] >= 0).all() and (faces.boxes[:, 1::2] <= height).all()
+    assert (np.diff(faces.scores) <= 0).all()

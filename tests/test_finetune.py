@@ -22,7 +22,6 @@ from PIL import Image
 from likeability.config import Config, ConfigError, FinetuneConfig
 from likeability.finetune.model import load_finetuned
 from likeability.finetune.stage import run_finetune
-from likeability.finetune.crops import centre_crops, train_crops
 from likeability.finetune.schedule import lr_factor
 from likeability.finetune.stage import trainer
 from likeability.run import RunFolder
@@ -64,16 +63,6 @@ def planted_config(folder, **finetune) -> Config:
 def test_step_rule_counts_iterations_from_zero_like_caffe():
     assert [lr_factor(i, 5000, 0.1) for i in (0, 4999, 5000, 9999, 10000)] == pytest.approx(
         [1, 1, 0.1, 0.1, 0.01])
-
-
-def test_training_crops_are_random_and_mirrored_and_evaluation_takes_the_centre():
-    squares = torch.arange(2 * 256 * 256 * 3, dtype=torch.int64).remainder(251).to(torch.uint8)
-    squares = squares.reshape(2, 256, 256, 3)
-    crops = train_crops(squares.repeat(16, 1, 1, 1), torch.Generator().manual_seed(0))
-    assert crops.shape == (32, 3, 224, 224)
-    assert len({crop.sum().item() for crop in crops}) > 4  # different offsets / flips
-    centre = centre_crops(squares)
-    assert torch.equal(centre[0], squares[0, 16:240, 16:240].permute(2, 0, 1))
 
 
 def test_fine_tuning_learns_resumes_and_scores_the_test_photos(ray_cluster, tmp_path):

@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from images import encode, gradient, jpeg, png_header_only
@@ -90,3 +92,29 @@ def test_jpeg_decodes_at_reduced_scale_when_the_model_needs_fewer_pixels():
     assert decoded.scale == 2.0 and decoded.full_size == (1600, 1200)
     assert decode_rgb(body, MAX_PIXELS, fit=256).pixels.shape == (300, 400, 3)
     assert decode_rgb(body, MAX_PIXELS).pixels.shape == (1200, 1600, 3)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    width=st.integers(1, 8000),
+    height=st.integers(1, 8000),
+    orientation=st.integers(1, 8),
+    fit=st.sampled_from([None, 256, 640]),
+    progressive=st.booleans(),
+)
+@example(width=8000, height=8000, orientation=6, fit=256, progressive=False)
+@example(width=1080, height=1349, orientation=1, fit=256, progressive=True)
+@example(width=1, height=1, orientation=8, fit=640, progressive=False)
+def test_any_jpeg_decodes_upright_at_the_promised_size(width, height, orientation, fit, progressive):
+    if width * height > 4_000_000 and (width, height) != (8000, 8000):
+        width, height = width, max(1, 4_000_000 // width)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    body = encode(Image.new("RGB", (width, height), (10, 200, 30)), "JPEG", exif=exif.tobytes(),
+                  progressive=progressive)
+    decoded = decode_rgb(body, 80_000_000, fit=fit)
+    upright = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+    rows, columns = decoded.pixels.shape[:2]
+    assert decoded.pixels.shape[2] == 3 and decoded.pixels.dtype == np.uint8
+    assert min(columns, rows) >= min(fit or 10**9, *upright)  # draft never decodes below what the model needs
+    assert all(abs(full - true) <= max(1, true // 100) for full, true in zip(decoded.full_size, upright, strict=True))

@@ -9,12 +9,14 @@ import matplotlib
 import numpy as np
 import onnxruntime as ort
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from skimage import data
 
 from likeability.config import FacesConfig
 from likeability.faces.detection import Faces, build_detector, open_session
-from likeability.faces.retinaface import RetinaFaceMobileNet, packaged_weights, priors
+from likeability.faces.retinaface import PAD_RGB, RetinaFaceMobileNet, letterbox, packaged_weights, priors
 
 
 def photo(path: Path) -> np.ndarray:
@@ -134,3 +136,19 @@ def test_wrong_inputs_are_refused_by_index(session: ort.InferenceSession) -> Non
         detector.detect([np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.float32)])
     with pytest.raises(ValueError, match=r"image 0 must be .* got uint8 array of shape \(8, 8\)"):
         detector.detect([np.zeros((8, 8), np.uint8)])
+
+
+@settings(max_examples=60, deadline=None)
+@given(width=st.integers(1, 8000), height=st.integers(1, 8000), size=st.sampled_from([320, 640]))
+@example(width=8000, height=8000, size=640)
+@example(width=1080, height=1349, size=320)
+@example(width=7919, height=1, size=640)
+def test_the_letterbox_of_any_photo_fits_its_slot(width, height, size):
+    image = np.full((height, width, 3), 33, np.uint8)
+    slot = np.empty((size, size, 3), np.uint8)
+    slot[:] = PAD_RGB
+    sx, sy = letterbox(image, slot)
+    covered_w, covered_h = max(1, round(width * sx)), max(1, round(height * sy))
+    assert covered_w <= size and covered_h <= size and max(covered_w, covered_h) == size
+    assert (slot[:covered_h, :covered_w] == 33).all()
+    assert (slot[covered_h:] == PAD_RGB).all() and (slot[:, covered_w:] == PAD_RGB).all()

@@ -47,6 +47,15 @@ def network_from_onnx(model: bytes) -> nn.Module:
     return convert(graph).eval()
 
 
+def run_network(network: nn.Module, blob: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """loc, conf, landmarks of a BGR-minus-mean batch."""
+    with warnings.catch_warnings():
+        # onnx2torch's Slice indexes with a list of slices, which torch still reads as a tuple but warns about;
+        # the test against onnxruntime would catch a change of meaning.
+        warnings.filterwarnings("ignore", "Using a non-tuple sequence", UserWarning)
+        return network(blob)
+
+
 def decode_boxes(loc: Tensor, anchors: Tensor) -> Tensor:
     """Boxes (..., 4) as x1 y1 x2 y2 in input pixels (the torch twin of `retinaface.decode`)."""
     centers = anchors[:, :2] + loc[..., :2] * CENTER_VARIANCE * anchors[:, 2:]
@@ -83,12 +92,8 @@ class RetinaFaceTorch:
 
     def _detect_batch(self, images: Sequence[Tensor]) -> list[Faces]:
         canvas, scales = letterbox(images, self.config.input_size, PAD_RGB.tolist())
-        with warnings.catch_warnings():
-            # onnx2torch's Slice indexes with a list of slices, which torch still reads as a tuple but warns
-            # about; the test against onnxruntime would catch a change of meaning.
-            warnings.filterwarnings("ignore", "Using a non-tuple sequence", UserWarning)
-            # RGB canvas -> the network's BGR minus channel means
-            loc, conf, _ = self.network(canvas.flip(1).float() - self._mean.flip(1))
+        # RGB canvas -> the network's BGR minus channel means
+        loc, conf, _ = run_network(self.network, canvas.flip(1).float() - self._mean.flip(1))
         boxes = decode_boxes(loc, self.anchors)
         scores, best = conf[..., 1].topk(min(PRE_NMS_TOP_K, conf.shape[1]), dim=1)
         boxes = boxes.gather(1, best.unsqueeze(-1).expand(-1, -1, 4))
