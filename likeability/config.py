@@ -58,7 +58,11 @@ class SimulatorConfig(Section):
     posts_per_account_max: int = Field(30, ge=0)
     hidden_likes_fraction: float = Field(0.05, ge=0, le=1)
     unavailable_fraction: float = Field(0.03, ge=0, le=1, description="accounts that are private or not business")
-    image_size: int = Field(320, ge=64, le=4096)
+    image_size: int = Field(
+        320, ge=64, le=4096,
+        description="pixels that stand for Instagram's 1080 px width: photos keep Instagram's shapes and mix of "
+        "640, 1080 and 1440 px widths, scaled by image_size / 1080",
+    )
     page_size: int = Field(25, ge=1, le=100)
     calls_per_window: int = Field(200, ge=1)
     window_seconds: float = Field(3600.0, gt=0)
@@ -215,7 +219,12 @@ class FinetuneConfig(Section):
     lr_step: int = Field(5_000, ge=1, description="divide the learning rate by 1/lr_gamma every lr_step iterations")
     lr_gamma: float = Field(0.1, gt=0, le=1)
     log_every: int = Field(100, ge=1)
-    eval_every: int = Field(1_000, ge=1, description="held-out evaluation and checkpoint interval")
+    eval_every: int = Field(1_000, ge=1, description="validation and checkpoint interval")
+    validation_fraction: float = Field(
+        0.2, gt=0, lt=1,
+        description="training users held out (by user, stratified by label) to choose the checkpoint; the test "
+        "split is scored once, by the chosen one",
+    )
     workers: int = Field(1, ge=1, description="Ray Train workers (DDP: gloo on CPU, NCCL on GPU)")
     gpus_per_worker: float = Field(0.0, ge=0)
     seed: int = 0

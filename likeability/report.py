@@ -38,7 +38,15 @@ class Ranked:
     """The test photos in the order a model ranks them, best first, with what the sheet shows of each."""
 
     model: str
-    rows: list[dict]  # media_id, sha256, p_good, label, like_count, followers_count
+    score: str  # what the ranking sorts by
+    rows: list[dict]  # media_id, sha256, p_good, score, label, like_count, followers_count
+
+
+def sheet_rows(ranked: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The top and bottom of a ranking (best first), SHEET each, or halves of it when it is shorter than two
+    sheets, so no photo is on both."""
+    shown = min(SHEET, len(ranked) // 2 + len(ranked) % 2)
+    return ranked[:shown], ranked[shown:][-SHEET:]
 
 
 def run_report(config: Config, run: RunFolder, runtime: Runtime) -> dict:
@@ -142,21 +150,28 @@ class _Page:
         )
         note = (
             "<p>Cross-validation: grouped, stratified folds of the training split; the best parameters of each "
-            "model family are refitted on the whole training split and scored once on the test split.</p>"
+            "model family are refitted on the whole training split and scored once on the test split. The "
+            "fine-tuned network chooses its checkpoint on validation users carved out of the training split "
+            "and is scored once on the test split.</p>"
             f"<p class=study>{STUDY}</p>"
         )
         self.section("Results", table + note)
 
     def finetuned_line(self) -> list[str]:
-        """The fine-tuned network's row: scored on the test photos; it has no cross-validation."""
+        """The fine-tuned network's row: its chosen checkpoint's validation figures (validation users carved from
+        the training split; no cross-validation) beside its one look at the test photos."""
         scores = self.run.table("finetune_scores").read(["label", "p_good"])
-        if not scores.num_rows:
+        evaluated = [row for row in self.run.table("finetune_metrics").read().to_pylist() if row["val_ap"] is not None]
+        if not scores.num_rows or not evaluated:
             return []
+        chosen = max(evaluated, key=lambda row: row["val_ap"])  # the first best, as the training loop keeps it
         label, p_good = scores.column("label").to_numpy(), scores.column("p_good").to_numpy()
         accuracy = float(np.mean((p_good >= 0.5) == (label == 1)))
         return [
-            f"<tr><td>fine-tuned network</td><td>whole network</td><td>random flips</td><td>best checkpoint by held-out AP</td>"
-            f"<td colspan=2>-</td><td class=n>{accuracy:.3f}</td>"
+            f"<tr><td>fine-tuned network</td><td>whole network</td><td>random flips</td>"
+            f"<td>checkpoint of iteration {chosen['iteration']}, chosen by validation AP</td>"
+            f"<td class=n>{chosen['val_accuracy']:.3f} (validation)</td>"
+            f"<td class=n>{chosen['val_ap']:.3f} (validation)</td><td class=n>{accuracy:.3f}</td>"
             f"<td class=n>{average_precision_score(label, p_good):.3f}</td>"
             f"<td class=n>{roc_auc_score(label, p_good):.3f}</td></tr>"
         ]
@@ -173,9 +188,9 @@ class _Page:
         for final in finals:
             model = load_final_model(self.run, final["family"])
             test = self.test_originals(model.backbone, model.layer)
-            p_good = model.p_good(test.layers[model.layer])
-            fpr, tpr, _ = roc_curve(test.label, p_good)
-            curves[f"{model.family} ({model.layer})"] = (fpr, tpr, roc_auc_score(test.label, p_good))
+            scores = model.ranking_score(test.layers[model.layer])
+            fpr, tpr, _ = roc_curve(test.label, scores)
+            curves[f"{model.family} ({model.layer})"] = (fpr, tpr, roc_auc_score(test.label, scores))
         figures.append(self.figure("roc.png", plots.roc_chart(curves), "ROC curves"))
         top = max(finals, key=lambda r: r["test_ap"])
         title = f"{top['family']} on {top['layer']}, test split"
@@ -187,26 +202,32 @@ class _Page:
         if ranked is None:
             self.section("The photos the model likes most and least", "<p class=missing>No model has run yet.</p>")
             return
-        store = ImageStore(self.run)
-        shown = ranked.rows[:SHEET] + ranked.rows[-SHEET:]
-        bodies = store.get(sorted({r["sha256"] for r in shown}))
-        for row in shown:
+        top, bottom = sheet_rows(ranked.rows)
+        bodies = ImageStore(self.run).get(sorted({r["sha256"] for r in top + bottom}))
+        for row in top + bottom:
             self.assets.setdefault(f"photos/{row['sha256']}.jpg", _thumbnail(bodies[row["sha256"]],
                                                                               config.download.max_pixels))
 
         def sheet(rows: list[dict]) -> str:
             cells = "".join(
                 f'<figure><img src="photos/{r["sha256"]}.jpg" alt="photo {html.escape(r["media_id"])}">'
-                f"<figcaption>P(good) {r['p_good']:.2f} &middot; {'good' if r['label'] else 'bad'}<br>"
+                f"<figcaption>P(good) {r['p_good']:.2f} &middot; score {r['score']:+.3f} &middot; "
+                f"{'good' if r['label'] else 'bad'}<br>"
                 f"{r['like_count']:,} likes / {r['followers_count']:,} followers</figcaption></figure>"
                 for r in rows
             )
             return f"<div class=sheet>{cells}</div>"
 
+        few = (
+            f"<p class=note>The test split has only {len(ranked.rows)} photos, fewer than {2 * SHEET}: the sheets "
+            f"show its top {len(top)} and bottom {len(bottom)}, each photo once.</p>"
+            if len(ranked.rows) < 2 * SHEET else ""
+        )
         body = (
-            f"<p>Test photos ranked by {html.escape(ranked.model)}; the caption gives the true label.</p>"
-            f"<h3>Top {SHEET}</h3>{sheet(ranked.rows[:SHEET])}"
-            f"<h3>Bottom {SHEET}</h3>{sheet(ranked.rows[-SHEET:][::-1])}"
+            f"<p>Test photos ranked by {html.escape(ranked.model)} (by its score: {html.escape(ranked.score)}); "
+            f"the caption gives the true label.</p>{few}"
+            f"<h3>Top {len(top)}</h3>{sheet(top)}"
+            f"<h3>Bottom {len(bottom)}</h3>{sheet(bottom[::-1])}"
         )
         self.section("The photos the model likes most and least", body)
 
@@ -215,17 +236,20 @@ class _Page:
         labels = {r["media_id"]: r for r in self.run.table("labels").read().to_pylist()}
         scores = self.run.table("finetune_scores").read().to_pylist()
         if scores:
-            model = "the fine-tuned network"
-            pairs = [(r["media_id"], r["p_good"]) for r in scores]
+            model, score = "the fine-tuned network", "P(good)"
+            rows = [(r["media_id"], r["p_good"], r["p_good"]) for r in scores]
         elif self.finals:
             final = load_final_model(self.run)
             test = self.test_originals(final.backbone, final.layer)
-            pairs = list(zip(test.media_id.tolist(), final.p_good(test.layers[final.layer]).tolist(), strict=True))
+            features = test.layers[final.layer]
+            rows = list(zip(test.media_id.tolist(), final.p_good(features).tolist(),
+                            final.ranking_score(features).tolist(), strict=True))
             model = f"{final.family} on {final.backbone} {final.layer} (the best classic model by test AP)"
+            score = "the forest's vote share" if final.family == "random_forest" else "the SVM's margin"
         else:
             return None
-        pairs.sort(key=lambda pair: -pair[1])
-        return Ranked(model, [{**labels[m], "p_good": p} for m, p in pairs])
+        rows.sort(key=lambda row: -row[2])
+        return Ranked(model, score, [{**labels[m], "p_good": p, "score": v} for m, p, v in rows])
 
     def config_and_timings(self) -> None:
         timings = "".join(
@@ -260,7 +284,7 @@ _HTML = """<!doctype html>
 <style>
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #ccc; padding: 3px 8px; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; } .missing { color: #a00; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; } .missing { color: #a00; } .note { color: #555; font-style: italic; }
 .study { font-style: italic; } .grid { display: flex; flex-wrap: wrap; gap: 1em; }
 .sheet { display: grid; grid-template-columns: repeat(5, @THUMB@px); gap: 8px; }
 figure { margin: 0; font-size: 12px; } figure img { width: @THUMB@px; height: @THUMB@px; object-fit: cover; }

@@ -192,7 +192,7 @@ FINAL_MODELS = pa.schema(
     ]
 )
 
-# Fine-tuning's log: training metrics every finetune.log_every iterations, held-out ones at each evaluation.
+# Fine-tuning's log: training metrics every finetune.log_every iterations, validation ones at each evaluation.
 FINETUNE_METRICS = pa.schema(
     [
         pa.field("iteration", pa.int64(), nullable=False),

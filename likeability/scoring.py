@@ -17,10 +17,10 @@ import ray
 from likeability.actor_pools import pool_size
 from likeability.backbones import embed, load_backbone, preprocess
 from likeability.embed import device_for
-from likeability.photo_features import DECODE_FIT
 from likeability.faces.detection import build_detector
 from likeability.finetune.model import load_finetuned
 from likeability.image_decode import BadImage, decode_rgb
+from likeability.photo_features import DECODE_FIT
 from likeability.run import RunFolder, run_config
 from likeability.tune.final_models import load_final_model
 

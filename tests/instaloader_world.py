@@ -1,5 +1,6 @@
 """Writes the simulator's world as an instaloader download folder (the layout and `.json.xz` metadata the
-fixtures in tests/fixtures/instaloader follow), with the simulator's photos as the downloaded images."""
+fixtures in tests/fixtures/instaloader follow), with the simulator's photos as the downloaded images: by
+default at Instagram's real sizes (1080 x 1350, 1080 x 1349, 640 x 335, 1440 x 1800 ...), in its formats."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from likeability.config import SimulatorConfig
-from likeability.simulator.images import render_jpeg
+from likeability.image_decode import EXTENSIONS
+from likeability.simulator.images import STANDARD_WIDTH, render_photo
 from likeability.simulator.world import World
 
 
-def write_instaloader_folder(folder: Path, config: SimulatorConfig, now: float) -> int:
+def write_instaloader_folder(folder: Path, config: SimulatorConfig, now: float,
+                             base_width: int = STANDARD_WIDTH) -> int:
     """One profile folder per business account with visible likes; returns how many photos were written."""
     world = World(config, now)
     photos = 0
@@ -33,7 +36,9 @@ def write_instaloader_folder(folder: Path, config: SimulatorConfig, now: float) 
             if post.media_type != "IMAGE":
                 continue
             stem = datetime.fromtimestamp(post.timestamp, UTC).strftime("%Y-%m-%d_%H-%M-%S_UTC")
-            (profile / f"{stem}.jpg").write_bytes(render_jpeg(config.seed, post.media_id, post.kind, 320))
+            body, stored = render_photo(config.seed, post.media_id, post.kind, base_width)
+            # instaloader names the file by the answer's Content-Type
+            (profile / f"{stem}.{EXTENSIONS[stored.format]}").write_bytes(body)
             (profile / f"{stem}.txt").write_text(post.caption)
             _write_xz(profile / f"{stem}.json.xz", {
                 "node": {

@@ -47,8 +47,8 @@ def test_each_family_is_refitted_saved_and_scored_once_on_the_test_originals(fit
 
     p_good = model.p_good(test.layers["pool"])
     assert p_good.shape == (60,) and ((0 <= p_good) & (p_good <= 1)).all()
-    # The saved model is the one that was scored: its probabilities give the recorded test AP again.
-    assert average_precision_score(test.label, p_good) == pytest.approx(row["test_ap"])
+    # The saved model is the one that was scored: its ranking scores give the recorded test AP again.
+    assert average_precision_score(test.label, model.ranking_score(test.layers["pool"])) == pytest.approx(row["test_ap"])
     assert sum(row["confusion"]) == 60 and row["confusion"][0] + row["confusion"][3] == round(60 * row["test_accuracy"])
     # Half the test photos are good, so chance is 0.5 for all three figures; the planted signal is learnable.
     assert row["test_ap"] > 0.75 and row["test_roc_auc"] > 0.75 and row["test_accuracy"] > 0.6
@@ -83,3 +83,20 @@ def test_loading_names_what_is_missing(fitted, tmp_path):
         load_final_model(RunFolder(str(tmp_path)))
     with pytest.raises(KeyError, match=r"no final svm model .* it has \['linear_svc', 'random_forest', 'sgd_svm'\]"):
         load_final_model(fitted[0], "svm")
+
+
+def test_the_ranking_survives_where_platt_scaling_flattens_every_probability(tmp_path):
+    # Pure noise on a handful of training photos: the sigmoid learns the base rate, and every P(good) is
+    # (nearly) the same, but the SVM's margins still order the photos.
+    run = RunFolder(str(tmp_path))
+    write_run(run, planted_features(users=12, photos_per_user=4, widths={"pool": 1280}, strength=0.0), BACKBONE)
+    data = load_labelled_features(run, BACKBONE, ["pool"])
+    train, test = data.training(), data.test_originals()
+    fit_final_models(CONFIG, run, train, test, grouped_folds(train, count=3, group_by="user", seed=0),
+                     {"linear_svc": BEST["linear_svc"]})
+    model = load_final_model(run, "linear_svc")
+    p_good, margins = model.p_good(test.layers["pool"]), model.ranking_score(test.layers["pool"])
+    assert np.ptp(p_good) < 0.05
+    assert len(np.unique(np.round(margins, 9))) == len(margins)
+    svm = model.estimator.calibrated_classifiers_[0].estimator
+    assert np.array_equal(margins, svm.decision_function(test.layers["pool"]))

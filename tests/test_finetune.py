@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import ray.train
 import torch
@@ -23,11 +24,12 @@ from likeability.config import Config, ConfigError, FinetuneConfig
 from likeability.finetune.model import load_finetuned
 from likeability.finetune.stage import run_finetune
 from likeability.finetune.schedule import lr_factor
-from likeability.finetune.stage import trainer
+from likeability.finetune.data import carve_validation
+from likeability.finetune.stage import trainer, training_and_validation
 from likeability.run import RunFolder
 from likeability.runtime import Runtime
 
-TRAIN, TEST = 48, 8  # 6 steps of 8 per epoch: each epoch restarts the Ray Data stream, a few seconds
+TRAIN, TEST = 48, 8  # about 10 of the 48 become validation photos; 4 steps of 8 per epoch remain
 RUNTIME = Runtime("x", lambda: [])
 
 
@@ -72,6 +74,7 @@ def test_fine_tuning_learns_resumes_and_scores_the_test_photos(ray_cluster, tmp_
     # a second run with more iterations on the same run folder: Ray Train hands back the checkpoint of step 4
     second = run_finetune(planted_config(tmp_path, iterations=7), run, RUNTIME)
     assert (second["resumed_from"], second["iterations"]) == (4, 7)
+    assert 0 <= second["test_roc_auc"] <= 1 and second["test_photos"] == TEST
 
     log = run.table("finetune_metrics").read().to_pylist()
     assert [row["iteration"] for row in log] == list(range(1, 8))  # the first run's rows kept, none repeated
@@ -112,7 +115,20 @@ def test_two_workers_see_disjoint_shards_that_cover_the_training_photos(ray_clus
     trainer(planted_config(tmp_path), run, record_one_epoch, {"folder": seen_folder}).fit()
     seen = [set(json.loads((seen_folder / f"rank{r}.json").read_text())) for r in (0, 1)]
     assert seen[0] and seen[1] and not seen[0] & seen[1]
-    assert seen[0] | seen[1] == {f"m{i:02d}" for i in range(TRAIN)}
+    carved = training_and_validation(planted_config(tmp_path).finetune, run)
+    assert seen[0] | seen[1] == set(carved["train"].column("media_id").to_pylist())
+
+
+def test_validation_users_are_carved_from_the_training_users_by_user_and_label():
+    photos = pa.table({"media_id": [f"m{i:03d}" for i in range(120)], "username": [f"u{i // 3}" for i in range(120)],
+                       "label": [(i // 3) % 2 for i in range(120)], "sha256": ["x"] * 120})
+    train, validation = carve_validation(photos, 0.2, seed=0)
+    assert train.num_rows + validation.num_rows == 120 and 18 <= validation.num_rows <= 30
+    assert not set(train.column("username").to_pylist()) & set(validation.column("username").to_pylist())
+    assert set(validation.column("label").to_pylist()) == {0, 1}
+    assert carve_validation(photos, 0.2, seed=0)[1] == validation  # the same carve on every rerun
+    with pytest.raises(ConfigError, match="validation_fraction = 0.2 needs at least 5 training users"):
+        carve_validation(photos.slice(0, 9), 0.2, seed=0)
 
 
 def test_missing_labels_table_is_named(tmp_path):

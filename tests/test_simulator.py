@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -15,11 +16,11 @@ from typing import Any
 import aiohttp
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from likeability import graph_api
 from likeability.config import SimulatorConfig
-from likeability.simulator.images import render_jpeg
+from likeability.simulator.images import photo_file, render_jpeg, render_photo, scene
 from likeability.simulator.server import SimulatorServer, serve_in_thread
 from likeability.simulator.world import KINDS, World
 
@@ -349,18 +350,49 @@ def test_syntax_error_names_the_position(simulate):
     assert error["message"] == 'Syntax error "Expected "}", got end of string." at character 11: id,media{id'
 
 
-def test_images_are_decodable_jpegs_of_the_configured_size_and_not_rate_limited(simulate):
+def test_images_decode_upright_at_their_instagram_size_and_are_not_rate_limited(simulate):
     sim = simulate(calls_per_window=1, image_size=96)
     post = sim.world.post_at(0)
     replies = [get(f"{sim.url}/media/{post.media_id}.jpg") for _ in range(3)]
     assert [r.status for r in replies] == [200, 200, 200]
-    assert replies[0].headers["Content-Type"] == "image/jpeg"
-    image = Image.open(io.BytesIO(replies[0].body))
-    assert (image.format, image.size) == ("JPEG", (96, 96))
-    assert replies[0].body == render_jpeg(sim.server.config.seed, post.media_id, post.kind, 96)
+    body, stored = render_photo(sim.server.config.seed, post.media_id, post.kind, 96)
+    assert replies[0].body == body and replies[0].headers["Content-Type"] == stored.content_type
+    image = ImageOps.exif_transpose(Image.open(io.BytesIO(body)))
+    assert (image.format or stored.format, image.size) == (stored.format, (stored.width, stored.height))
     assert get(f"{sim.url}/media/123.jpg").status == 404
     stats = sim.server.stats_json()
     assert stats["image_requests"] == 4 and stats["api_calls"]["token#0"] == 0
+
+
+def test_photos_come_in_instagrams_shapes_widths_and_formats():
+    files = [photo_file(5, 10**9 + i, 1080) for i in range(3000)]
+    widths = Counter(f.width for f in files)
+    assert widths.keys() == {640, 1080, 1440}
+    assert 0.6 < widths[1080] / len(files) < 0.8
+    assert {(1080, 1080), (1080, 1350), (1080, 1349), (1080, 565), (640, 800), (1440, 1800)} <= {
+        (f.width, f.height) for f in files}
+    formats = Counter(f.format for f in files)
+    assert formats["PNG"] > 30 and formats["WEBP"] > 30 and formats["JPEG"] > 2700
+    jpegs = [f for f in files if f.format == "JPEG"]
+    assert 0.1 < sum(f.progressive for f in jpegs) / len(jpegs) < 0.3
+    assert {f.orientation for f in jpegs} == set(range(1, 9))
+    assert len({f.quality for f in jpegs}) > 20
+    # scaled down for speed, the shapes stay
+    small = photo_file(5, 10**9, 320)
+    large = photo_file(5, 10**9, 1080)
+    assert abs(small.width / small.height - large.width / large.height) < 0.02
+
+
+@pytest.mark.parametrize("orientation_wanted", [True, False])
+def test_sideways_photos_turn_upright_with_their_exif(orientation_wanted):
+    media_id = next(10**9 + i for i in range(10_000)
+                    if (photo_file(5, 10**9 + i, 160).orientation != 1) == orientation_wanted
+                    and photo_file(5, 10**9 + i, 160).format == "JPEG")
+    body, stored = render_photo(5, media_id, "closeup", 160)
+    upright = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(body))).convert("RGB"), dtype=float)
+    expected = np.asarray(scene(5, media_id, "closeup", stored.width, stored.height), dtype=float)
+    assert upright.shape == expected.shape
+    assert np.abs(upright - expected).mean() < 6  # JPEG's loss, not a turned picture
 
 
 def test_same_seed_same_world_and_bytes():

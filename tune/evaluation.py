@@ -47,13 +47,15 @@ def cross_validate(
     }
 
 
-def held_out_metrics(labels: np.ndarray, p_good: np.ndarray) -> dict[str, Any]:
-    """A final model's one look at the test split: P(good) >= 0.5 counts as predicting good."""
+def held_out_metrics(labels: np.ndarray, p_good: np.ndarray, ranking: np.ndarray) -> dict[str, Any]:
+    """A final model's one look at the test split: P(good) >= 0.5 counts as predicting good; AP and ROC AUC
+    rank by `ranking` (the SVMs' margins), which stays informative where Platt scaling flattens P(good) on a
+    small training split."""
     predicted = (p_good >= 0.5).astype(labels.dtype)
     tn, fp, fn, tp = confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
     return {
         "test_accuracy": float(accuracy_score(labels, predicted)),
-        "test_ap": float(average_precision_score(labels, p_good)),
-        "test_roc_auc": float(roc_auc_score(labels, p_good)),
+        "test_ap": float(average_precision_score(labels, ranking)),
+        "test_roc_auc": float(roc_auc_score(labels, ranking)),
         "confusion": [int(tn), int(fp), int(fn), int(tp)],
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from likeability.config import Config
 from likeability.run import RunFolder
 from likeability.schemas import BACKBONE_LAYERS
-from likeability.tune.families import build_estimator, positive_probability
+from likeability.tune.families import build_estimator, positive_probability, ranking_scores
 from likeability.tune.features import LabelledFeatures, MissingInputError
 from likeability.tune.folds import Folds
 from likeability.tune.evaluation import held_out_metrics
@@ -38,6 +38,17 @@ class FinalModel:
 
     def p_good(self, features: np.ndarray) -> np.ndarray:
         """P(good) for each row of `features` ([photos, width] of this model's backbone layer)."""
+        return positive_probability(self.estimator, self._checked(features))
+
+    def ranking_score(self, features: np.ndarray) -> np.ndarray:
+        """Higher = more likely good: the SVM's margin (before Platt scaling, which can flatten every P(good)
+        to the base rate on a small training split), the forest's vote share."""
+        features = self._checked(features)
+        if isinstance(self.estimator, CalibratedClassifierCV):
+            return self.estimator.calibrated_classifiers_[0].estimator.decision_function(features)
+        return ranking_scores(self.family, self.estimator, features)
+
+    def _checked(self, features: np.ndarray) -> np.ndarray:
         width = BACKBONE_LAYERS[self.backbone][self.layer]
         features = np.asarray(features, dtype=np.float32)
         if features.ndim != 2 or features.shape[1] != width:
@@ -45,7 +56,7 @@ class FinalModel:
                 f"the {self.family} model takes {self.backbone} {self.layer} features, [photos, {width}]; "
                 f"got shape {features.shape}"
             )
-        return positive_probability(self.estimator, features)
+        return features
 
 
 def fit_final_models(
@@ -65,17 +76,19 @@ def fit_final_models(
         fit_rows = np.flatnonzero(~train.mirrored | trial["mirrored"])  # originals, and mirrors when it used them
         estimator = _estimator(family, trial["params"], config, folds.partition(fit_rows))
         estimator.fit(train.layers[trial["layer"]][fit_rows], train.label[fit_rows])
-        p_good = positive_probability(estimator, test.layers[trial["layer"]])
-        model = FinalModel(
+        unscored = FinalModel(
             family=family,
             backbone=config.embed.backbone,
             layer=trial["layer"],
             weights=config.embed.weights,
             mirrored=trial["mirrored"],
             params=trial["params"],
-            metrics={"cv_ap": trial["mean_ap"], **held_out_metrics(test.label, p_good)},
+            metrics={},
             estimator=estimator,
         )
+        features = test.layers[trial["layer"]]
+        scores = held_out_metrics(test.label, unscored.p_good(features), unscored.ranking_score(features))
+        model = replace(unscored, metrics={"cv_ap": trial["mean_ap"], **scores})
         path = f"models/{family}.pkl"
         run.write_bytes(path, pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
         rows.append({

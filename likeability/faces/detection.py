@@ -133,6 +133,14 @@ def build_detector(
     """The detector `config.backend` names; `session` replaces the model it would load (tests pass small ones)."""
     # Imported here: the backends import this module, and only the chosen one's dependencies should load.
     if config.backend == "retinaface-mnet025":
+        if session is None and config.gpus_per_actor > 0 and CUDA_PROVIDER not in ort.get_available_providers():
+            import torch
+
+            if torch.cuda.is_available():
+                # the same shipped graph on PyTorch's CUDA, for nodes without onnxruntime-gpu
+                from likeability.faces.retinaface_torch import RetinaFaceTorch
+
+                return RetinaFaceTorch(config, "cuda")
         from likeability.faces.retinaface import RetinaFaceMobileNet
 
         return RetinaFaceMobileNet(config, session=session, threads=threads)

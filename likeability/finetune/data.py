@@ -1,4 +1,5 @@
-"""Fine-tuning's input: labelled photos of one split as a Ray Data stream of decoded squares.
+"""Fine-tuning's input: labelled photos of one split as a Ray Data stream of decoded squares, and the
+validation photos carved out of the training users.
 
 The `images` table can be far larger than memory, so nothing reads it whole: the driver reads only its sha256
 column to plan which part holds each wanted photo, and Ray Data reads one part per task, keeps the wanted bodies
@@ -7,9 +8,11 @@ and decodes them to 256 x 256 squares (`crops.decode_squares`); the workers take
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import ray
+from sklearn.model_selection import StratifiedGroupKFold
 
 from likeability.config import ConfigError
 from likeability.finetune.crops import decode_squares
@@ -18,14 +21,29 @@ from likeability.run import RunFolder
 
 
 def split_photos(run: RunFolder, split: str) -> pa.Table:
-    """media_id, sha256, label of the labelled photos on one side of the grouped split, in media_id order."""
+    """media_id, sha256, label, username of the labelled photos on one side of the split, in media_id order."""
     if not run.table("labels").part_paths():
         raise ConfigError(f"no labels table in {run.location}: run the labels stage first")
-    labels = run.table("labels").read(["media_id", "sha256", "label", "split"])
+    labels = run.table("labels").read(["media_id", "sha256", "label", "username", "split"])
     photos = labels.filter(pc.equal(labels.column("split"), split)).drop_columns(["split"])
     if not photos.num_rows:
         raise ConfigError(f"the labels table in {run.location} has no {split} photos; fine-tuning needs both sides")
     return photos.sort_by("media_id")
+
+
+def carve_validation(photos: pa.Table, fraction: float, seed: int) -> tuple[pa.Table, pa.Table]:
+    """(train, validation): the training photos split again, by user (no user on both sides) and stratified by
+    label, about `fraction` of them for validation. Checkpoints are chosen on these, so the test photos are
+    scored once, by the chosen checkpoint, and no choice is made on them."""
+    folds = max(2, round(1 / fraction))
+    users = photos.column("username").to_numpy(zero_copy_only=False)
+    labels = photos.column("label").to_numpy()
+    if len(set(users)) < folds:
+        raise ConfigError(f"finetune.validation_fraction = {fraction} needs at least {folds} training users to "
+                          f"hold some out; there are {len(set(users))}: label more photos or raise the fraction")
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    train, validation = next(splitter.split(np.zeros(len(labels)), labels, users))
+    return photos.take(np.sort(train)), photos.take(np.sort(validation))
 
 
 def photo_dataset(run: RunFolder, photos: pa.Table, max_pixels: int) -> ray.data.Dataset:

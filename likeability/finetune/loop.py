@@ -2,7 +2,7 @@
 
 Iterations are global: every worker takes batch_size / workers photos per step, so the model sees the same number
 of photos per update whatever the number of workers. A checkpoint (model, optimiser, scheduler, iteration, best
-held-out AP, the metrics so far) is reported every eval_every iterations and at the end; Ray Train keeps its
+validation AP, the metrics so far) is reported every eval_every iterations and at the end; Ray Train keeps its
 checkpoints under the run folder and hands the latest back through `get_checkpoint` when the same run is started
 again, so a killed job resumes at its last checkpoint. Randomness (crops, mirrors, dropout) is seeded from
 (seed, iteration, rank) at every step, so the generators' state is a function of the iteration and a resumed run
@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from likeability.config import FinetuneConfig
 from likeability.finetune.model import build_model, param_groups, save_best
 from likeability.finetune.schedule import step_scheduler
-from likeability.finetune.steps import held_out_scores, train_mode, train_step
+from likeability.finetune.steps import scores_of, train_mode, train_step
 from likeability.run import RunFolder
 
 STATE_FILE = "state.pt"
@@ -115,9 +115,9 @@ def _summed(values: Tensor) -> list[float]:
 
 
 def _evaluate(model: nn.Module, config: FinetuneConfig, run: RunFolder, state: dict, device: torch.device) -> None:
-    """Held-out metrics into the log row of this iteration; the weights saved as the best when its AP is."""
-    batches = ray.train.get_dataset_shard("test").iter_batches(batch_size=EVAL_BATCH, batch_format="numpy")
-    labels, scores = held_out_scores(model, batches, device)
+    """Validation metrics into the log row of this iteration; the weights saved as the best when its AP is."""
+    batches = ray.train.get_dataset_shard("validation").iter_batches(batch_size=EVAL_BATCH, batch_format="numpy")
+    labels, scores = scores_of(model, batches, device)
     evaluation = {
         "val_accuracy": float(np.mean((scores > 0.5) == labels)),
         "val_ap": float(average_precision_score(labels, scores)),

@@ -78,7 +78,7 @@ def p_good_of(model: nn.Module, batch: Tensor) -> Tensor:
 
 @dataclass
 class FinetunedModel:
-    """The best fine-tuned checkpoint (by held-out AP), ready to score photos."""
+    """The best fine-tuned checkpoint (by validation AP), ready to score photos."""
 
     backbone: str
     iteration: int

