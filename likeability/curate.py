@@ -28,7 +28,7 @@ import ray
 
 from likeability.actor_pools import pool_size
 from likeability.config import Config, DownloadConfig, FacesConfig
-from likeability.faces.detection import Faces, build_detector, summarize
+from likeability.faces.detection import build_detector, in_full_photo, summarize
 from likeability.fetch import Fetched, ImageFetcher, open_session
 from likeability.image_decode import BadImage, decode_rgb, sniff, sniff_format
 from likeability.image_store import ImageStore
@@ -141,7 +141,7 @@ class DetectFaces:
             decoded_rows.append(row)
         found = self._detector.detect([image.pixels for image in images]) if images else []
         for row, image, faces in zip(decoded_rows, images, found, strict=True):
-            full = Faces(faces.boxes * np.float32(image.scale), faces.scores)
+            full = in_full_photo(faces, image.scale, row["width"], row["height"])
             row.update(summarize(full, row["width"], row["height"]))
             row["has_face"] = row["face_count"] > 0
         return pa.Table.from_pylist(rows, schema=RESULTS)

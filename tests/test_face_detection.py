@@ -19,6 +19,7 @@ from likeability.faces.detection import (
     build_detector,
     default_threads,
     finish,
+    in_full_photo,
     nms,
     onnx_providers,
     open_session,
@@ -112,3 +113,18 @@ def test_faces_brought_back_to_the_photo_lie_inside_it(width, height, boxes):
     assert (faces.boxes[:, 0::2] >= 0).all() and (faces.boxes[:, 0::2] <= width).all()
     assert (faces.boxes[:, 1::2] >= 0).all() and (faces.boxes[:, 1::2] <= height).all()
     assert (np.diff(faces.scores) <= 0).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(width=st.integers(1, 8000), height=st.integers(1, 8000), shrink=st.sampled_from([1, 2, 4, 8]),
+       corners=st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1), st.floats(0, 1), st.floats(0, 1)), max_size=5))
+def test_faces_on_a_draft_decoded_photo_come_back_inside_the_full_photo(width, height, shrink, corners):
+    # what Pillow's draft gives: each side divided and rounded up, and the scale taken from the width
+    decoded_w, decoded_h = -(-width // shrink), -(-height // shrink)
+    scale = width / decoded_w
+    boxes = np.asarray([(min(a, c) * decoded_w, min(b, d) * decoded_h, max(a, c) * decoded_w, max(b, d) * decoded_h)
+                        for a, b, c, d in corners], np.float32).reshape(-1, 4)
+    full_w, full_h = round(decoded_w * scale), round(decoded_h * scale)
+    faces = in_full_photo(Faces(boxes, np.ones(len(boxes), np.float32)), scale, full_w, full_h)
+    assert (faces.boxes[:, 0::2] <= full_w).all() and (faces.boxes[:, 1::2] <= full_h).all()
+    assert (faces.boxes >= 0).all()

@@ -85,6 +85,15 @@ def finish(boxes: np.ndarray, scores: np.ndarray, width: int, height: int, min_f
     return Faces(boxes[order], scores[order])
 
 
+def in_full_photo(faces: Faces, scale: float, width: int, height: int) -> Faces:
+    """Faces found on a photo decoded at 1/`scale` (JPEG draft), in the width x height photo's pixels: scaled,
+    then clipped, since the full size is the decoded size times the scale rounded to whole pixels."""
+    boxes = faces.boxes * np.float32(scale)
+    np.clip(boxes[:, 0::2], 0, width, out=boxes[:, 0::2])
+    np.clip(boxes[:, 1::2], 0, height, out=boxes[:, 1::2])
+    return Faces(boxes, faces.scores)
+
+
 def summarize(faces: Faces, width: int, height: int) -> dict:
     """The row the faces stage stores for one photo."""
     areas = (faces.boxes[:, 2] - faces.boxes[:, 0]) * (faces.boxes[:, 3] - faces.boxes[:, 1])
