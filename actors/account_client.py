@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 import aiohttp
 
 from likeability.actors.pacer import TokenPacer
-from likeability import graph_api
+from likeability.collect import graph_api
+from likeability.collect.tokens import Redactor
 from likeability.config import CollectConfig
-from likeability.tokens import Redactor
 
 MEDIA_FIELDS = (
     "id", "caption", "like_count", "comments_count", "media_type", "media_url", "permalink", "timestamp",

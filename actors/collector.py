@@ -10,8 +10,6 @@ committed units and no post is written twice.
 from __future__ import annotations
 
 import hashlib
-import sys
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,10 +20,11 @@ from ray.exceptions import ActorDiedError, RayActorError
 
 from likeability.actors.account_client import AccountResult
 from likeability.actors.token_actor import TokenActor
+from likeability.collect.post_rules import drop_reason
+from likeability.collect.tokens import Redactor
 from likeability.config import CollectConfig
-from likeability.post_rules import drop_reason
+from likeability.progress import Progress
 from likeability.run import RunFolder
-from likeability.tokens import Redactor
 
 UNIT_TABLES = ("posts", "dropped_posts", "failed_users")  # written before "users", which commits the unit
 
@@ -73,34 +72,10 @@ def commit_unit(run: RunFolder, unit: Unit, config: CollectConfig, now: datetime
     run.commit_unit(unit.key, rows, commit_table="users")
 
 
-class Progress:
-    """One status line: calls, calls/s, accounts done, each token's state, ETA. Every second on a terminal,
-    every 10 s into a log file, and always at the end."""
-
-    def __init__(
-        self,
-        total_accounts: int,
-        echo: Callable[[str], None],
-        clock: Callable[[], float] = time.monotonic,
-        interactive: bool | None = None,
-    ):
-        self.total = total_accounts
-        self.echo = echo
-        self.clock = clock
-        self.started = clock()
-        self.last = float("-inf")
-        self.every = 1.0 if (sys.stderr.isatty() if interactive is None else interactive) else 10.0
-
-    def show(self, done: int, states: list[dict], final: bool = False) -> None:
-        now = self.clock()
-        if not final and now - self.last < self.every:
-            return
-        self.last = now
-        elapsed = max(now - self.started, 1e-9)
-        calls = sum(s["calls"] for s in states)
-        eta = f"ETA {(self.total - done) * elapsed / done:.0f} s" if done else "ETA unknown"
-        tokens = " ".join(f"{s['label']}:{s['state']}" for s in states)
-        self.echo(f"collect: {calls} calls ({calls / elapsed:.1f}/s), accounts {done}/{self.total}, {tokens}, {eta}")
+def progress_detail(states: list[dict]) -> str:
+    """What the collect progress line adds: the calls made, and each token's state (by label, never the token)."""
+    calls = sum(s["calls"] for s in states)
+    return f"{calls} calls, " + " ".join(f"{s['label']}:{s['state']}" for s in states)
 
 
 def collect_accounts(
@@ -110,7 +85,7 @@ def collect_accounts(
     base_url: str,
     config: CollectConfig,
     now: datetime | None = None,
-    echo: Callable[[str], None] = print,
+    echo: Callable[[str], None] | None = None,
 ) -> dict:
     """Collect every account not yet committed in `run`, judging post ages at `now` (default: the present);
     returns counts for the stage summary."""
@@ -127,7 +102,7 @@ def collect_accounts(
     ]
     usable = set(range(len(actors)))
     in_flight: dict[ray.ObjectRef, tuple[int, str]] = {}
-    progress = Progress(len(queue), echo)
+    progress = Progress("collect", len(queue), "accounts", echo)
     done = 0
     try:
         while queue or in_flight:
@@ -161,9 +136,9 @@ def collect_accounts(
                 if unit.complete:
                     commit_unit(run, unit, config, now)
                 done += 1
-            progress.show(done, _states(actors))
+            progress.show(done, progress_detail(_states(actors)))
         states = _states(actors)
-        progress.show(done, states, final=True)
+        progress.show(done, progress_detail(states), final=True)
     except CollectionError as err:
         raise CollectionError(redact(str(err))) from None
     finally:

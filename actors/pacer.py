@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from likeability.ratelimit import SlidingWindow
+from likeability.collect.ratelimit import SlidingWindow
 
 
 class TokenPacer:

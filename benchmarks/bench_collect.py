@@ -23,12 +23,12 @@ import urllib.request
 
 import ray
 
-from likeability import graph_api
 from likeability.actors.account_client import MEDIA_FIELDS
 from likeability.actors.collector import collect_accounts
+from likeability.collect import graph_api
+from likeability.collect.tokens import mint_tokens
 from likeability.config import CollectConfig, SimulatorConfig
 from likeability.run import RunFolder
-from likeability.tokens import mint_tokens
 from measure import PeakMemory, SimulatorProcess, emit
 
 PAGE_SIZE = 10  # small pages, so accounts take several calls and pagination is part of the load

@@ -24,13 +24,13 @@ import pyarrow as pa
 import ray
 
 from likeability.config import Config, DownloadConfig, FacesConfig, SimulatorConfig
-from likeability.curate import curate_into
-from likeability.faces.detection import build_detector
-from likeability.fetch import ImageFetcher, open_session
-from likeability.image_decode import decode_rgb
+from likeability.curate.faces.build import build_detector
+from likeability.curate.fetch import ImageFetcher, open_session
+from likeability.curate.stage import curate_into
+from likeability.curate.url_policy import UrlPolicy
+from likeability.images.decode import decode_rgb
 from likeability.run import RunFolder
 from likeability.simulator.world import World
-from likeability.url_policy import UrlPolicy
 from measure import PeakMemory, SimulatorProcess, emit, stream_rates
 
 MAX_PIXELS = DownloadConfig().max_pixels

@@ -18,10 +18,10 @@ import time
 import ray
 import torch
 
-from likeability.backbones import load_backbone
 from likeability.config import Config, EmbedConfig
-from likeability.embed import embed_stream, plan
-from likeability.photo_features import photo_features
+from likeability.embed.backbones import load_backbone
+from likeability.embed.photo_features import photo_features
+from likeability.embed.stage import embed_stream, plan
 from likeability.run import RunFolder
 from measure import PeakMemory, emit, stream_rates
 from photos import make_photos

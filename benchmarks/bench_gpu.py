@@ -15,8 +15,8 @@ depend on their values).
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import json
+import multiprocessing
 import os
 import platform
 import subprocess
@@ -31,19 +31,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
 import torch
-from PIL import Image
 
-from likeability.backbones import build_torchvision_model, embed, load_backbone
 from likeability.config import EmbedConfig, FacesConfig, FinetuneConfig
-from likeability.device_images import centre_crops, centre_squares, decode_on_device
-from likeability.faces.retinaface import RetinaFaceMobileNet
-from likeability.faces.retinaface_torch import RetinaFaceTorch
+from likeability.curate.faces.retinaface import RetinaFaceMobileNet
+from likeability.curate.faces.retinaface_torch import RetinaFaceTorch
+from likeability.embed.backbones import build_torchvision_model, embed, load_backbone
+from likeability.embed.photo_features import photo_features
 from likeability.finetune.crops import decode_squares
 from likeability.finetune.model import param_groups, two_way
 from likeability.finetune.steps import train_mode, train_step
-from likeability.image_decode import decode_rgb
-from likeability.image_store import plan_parts, read_bodies
-from likeability.photo_features import photo_features
+from likeability.images.decode import decode_rgb
+from likeability.images.device import centre_crops, centre_squares, decode_on_device
+from likeability.images.store import plan_parts, read_bodies
 from likeability.run import RunFolder
 from photos import make_photos
 

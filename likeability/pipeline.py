@@ -6,14 +6,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from likeability.collect import run_collect
+from likeability.collect.stage import run_collect
 from likeability.config import Config
-from likeability.curate import run_curate
+from likeability.curate.follower_filter import run_filter
+from likeability.curate.stage import run_curate
+from likeability.embed.stage import run_embed
 from likeability.finetune.stage import run_finetune
-from likeability.follower_filter import run_filter
-from likeability.embed import run_embed
-from likeability.labels import run_labels
-from likeability.report import run_report
+from likeability.learn.labels import run_labels
+from likeability.report.stage import run_report
 from likeability.run import RunFolder
 from likeability.runtime import Runtime
 from likeability.schemas import BACKBONE_LAYERS, embeddings_table
@@ -121,8 +121,13 @@ def run_stages(
         summary = stage.run(config, run, runtime)
         summary["seconds"] = round(time.monotonic() - started, 2)
         run.mark_done(stage.name, summary)
-        details = "".join(f", {key}={value}" for key, value in summary.items() if key != "seconds")
+        details = "".join(f", {key}={_short(value)}" for key, value in summary.items() if key != "seconds")
         echo(f"{stage.name:<9} done in {summary['seconds']} s{details}")
+
+
+def _short(value: object) -> object:
+    """Floats to 4 significant digits for the console (the stage's summary file keeps them whole)."""
+    return float(f"{value:.4g}") if isinstance(value, float) else value
 
 
 def status_lines(run: RunFolder, stages: tuple[Stage, ...] = STAGES) -> list[str]:

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 from aiohttp import web
 
-from images import jpeg, png_header_only
+from image_files import jpeg, png_header_only
 from likeability.simulator.server import serve_in_thread
 
 OK_JPEG = jpeg(320, 240)

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from likeability.collect.post_rules import drop_reason
 from likeability.config import CollectConfig
-from likeability.post_rules import drop_reason
 from likeability.run import RunFolder, Table
 from likeability.simulator.server import SimulatorServer
 

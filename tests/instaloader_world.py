@@ -1,5 +1,5 @@
 """Writes the simulator's world as an instaloader download folder (the layout and `.json.xz` metadata the
-fixtures in tests/fixtures/instaloader follow), with the simulator's photos as the downloaded images: by
+fixtures in tests/collect/importers/fixtures/instaloader follow), with the simulator's photos as the downloaded images: by
 default at Instagram's real sizes (1080 x 1350, 1080 x 1349, 640 x 335, 1440 x 1800 ...), in its formats."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from likeability.config import SimulatorConfig
-from likeability.image_decode import EXTENSIONS
+from likeability.images.decode import EXTENSIONS
 from likeability.simulator.images import STANDARD_WIDTH, render_photo
 from likeability.simulator.world import World
 

@@ -6,10 +6,9 @@ import sys
 import urllib.request
 from pathlib import Path
 
-
 from likeability.cli import main
+from likeability.collect.graph_api import business_discovery_fields
 from likeability.config import load
-from likeability.graph_api import business_discovery_fields
 from likeability.run import RunFolder
 from likeability.simulator.world import World
 

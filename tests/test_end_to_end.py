@@ -16,8 +16,8 @@ from sklearn.metrics import roc_auc_score
 from instaloader_world import write_instaloader_folder
 from likeability.cli import main
 from likeability.config import SimulatorConfig, load
+from likeability.learn.predict import predict
 from likeability.run import RunFolder
-from likeability.scoring import predict
 from likeability.simulator.images import render_jpeg
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,6 +47,7 @@ def test_demo_runs_every_built_stage_and_saves_its_config(demo_run, monkeypatch)
     for stage in ("collect", "filter", "curate", "labels", "embed", "sweeps", "finetune", "report"):
         assert f"{stage:<9} done in" in out
     assert "with a face" in out  # the funnel
+    assert len(out.splitlines()) < 60  # a line per stage start and end, progress lines, the status
     saved = load(run_dir / "config.yaml")
     assert saved == load(REPO / "configs" / "demo.toml", [*SMALL, f"run_dir={run_dir}"])
 
@@ -100,7 +101,7 @@ def test_a_changed_config_is_named_on_the_next_invocation(demo_run, capsys):
 
 def test_report_loads_in_a_real_browser_with_every_picture(demo_run, tmp_path):
     report = Path(demo_run[0]) / "report" / "index.html"
-    assert f"report: {report}" in demo_run[1]
+    assert f"report={report}" in demo_run[1]
     browser = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                "--virtual-time-budget=10000", "--window-size=1300,5200"]
     dom = subprocess.run([*browser, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120)
@@ -160,7 +161,7 @@ log_every = 5
     with contextlib.redirect_stdout(out):
         assert main(["run", "--config", str(config)]) == 0
     report = tmp_path / "run" / "report" / "index.html"
-    assert f"report: {report}" in out.getvalue()
+    assert f"report={report}" in out.getvalue()
     run = RunFolder(str(tmp_path / "run"))
     statuses = run.table("downloads").read(["status"]).column("status").to_pylist()
     assert statuses and set(statuses) == {"ok"}  # images read from the folder, not fetched

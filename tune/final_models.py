@@ -15,10 +15,10 @@ from sklearn.calibration import CalibratedClassifierCV
 from likeability.config import Config
 from likeability.run import RunFolder
 from likeability.schemas import BACKBONE_LAYERS
+from likeability.tune.evaluation import held_out_metrics
 from likeability.tune.families import build_estimator, positive_probability, ranking_scores
 from likeability.tune.features import LabelledFeatures, MissingInputError
 from likeability.tune.folds import Folds
-from likeability.tune.evaluation import held_out_metrics
 
 PART = "all"
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -24,14 +23,15 @@ import pyarrow.fs as pafs
 from ray import tune
 
 from likeability.config import Config, ConfigError, SweepsConfig
+from likeability.progress import Progress
 from likeability.run import RunFolder
 from likeability.runtime import Runtime
 from likeability.schemas import SWEEP_RESULTS, embeddings_table
+from likeability.tune.evaluation import cross_validate
 from likeability.tune.families import FAMILIES, family_grid
 from likeability.tune.features import load_labelled_features, sweep_layers
 from likeability.tune.final_models import fit_final_models
 from likeability.tune.folds import Folds, grouped_folds
-from likeability.tune.evaluation import cross_validate
 
 PART = "all"  # one sweep, one part: a re-run rewrites it whole
 BEST_PATH = "sweeps/best.json"
@@ -75,7 +75,7 @@ def run_trials(
         # Reused actors skip a worker start per trial; trials of different sizes still get their own actors.
         tune_config=tune.TuneConfig(reuse_actors=True),
         run_config=tune.RunConfig(
-            name="sweeps", storage_path=storage_path, verbose=0, callbacks=[_Progress(len(points), echo or _print)]
+            name="sweeps", storage_path=storage_path, verbose=0, callbacks=[_Progress(len(points), echo)]
         ),
     )
     grid = tuner.fit()
@@ -175,25 +175,13 @@ def _tune_storage(run: RunFolder) -> Iterator[str]:
             yield path
 
 
-def _print(text: str) -> None:
-    # A module function, not `print` itself: Tune pickles its callbacks, and Ray may have replaced
-    # builtins.print in this process by then, which pickle refuses.
-    print(text, flush=True)
-
-
 class _Progress(tune.Callback):
-    """A line as trials finish: every second on a terminal, every 10 s into a log, and at the end."""
+    """The sweeps' progress line, advanced as trials finish."""
 
-    def __init__(self, total: int, echo: Callable[[str], None]):
-        self.total = total
-        self.echo = echo
-        self.done = 0
-        self.started = self.last = time.monotonic()
-        self.every = 1.0 if sys.stderr.isatty() else 10.0
+    def __init__(self, total: int, echo: Callable[[str], None] | None):
+        self.progress = Progress("sweeps", total, "trials", echo)
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
-        self.done += 1
-        now = time.monotonic()
-        if self.done == self.total or now - self.last >= self.every:
-            self.last = now
-            self.echo(f"sweeps: {self.done}/{self.total} trials in {now - self.started:.0f} s")
+        self.progress.advance(1)
+        if self.progress.done == self.progress.total:
+            self.progress.finish()

@@ -16,10 +16,10 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from likeability.backbones import CROP, RESIZE
-from likeability.device_images import centre_square_box
-from likeability.image_decode import decode_rgb
-from likeability.image_store import read_bodies
+from likeability.images.crop_geometry import CROP, RESIZE
+from likeability.images.decode import decode_rgb
+from likeability.images.device import centre_square_box
+from likeability.images.store import read_bodies
 
 DECODE_CHUNK = 32  # photos per output block: 6 MiB of squares
 

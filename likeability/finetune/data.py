@@ -16,7 +16,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from likeability.config import ConfigError
 from likeability.finetune.crops import decode_squares
-from likeability.image_store import plan_parts
+from likeability.images.store import plan_parts
 from likeability.run import RunFolder
 
 

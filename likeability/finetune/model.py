@@ -12,8 +12,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from likeability.backbones import _HEADS, WeightsError, build_torchvision_model, normalize, preprocess, resolve_weights
 from likeability.config import EmbedConfig, FinetuneConfig
+from likeability.embed.backbones import HEADS, build_torchvision_model, normalize, preprocess
+from likeability.embed.weights import WeightsError, resolve_weights
 from likeability.run import RunFolder
 
 BEST_WEIGHTS = "finetune/best.pt"
@@ -28,7 +29,7 @@ def weights_config(config: FinetuneConfig) -> EmbedConfig:
 
 
 def _head_path(backbone: str) -> tuple[str, int]:
-    container, _, index = _HEADS[backbone].rpartition(".")
+    container, _, index = HEADS[backbone].rpartition(".")
     return container, int(index)
 
 

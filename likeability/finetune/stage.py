@@ -18,13 +18,14 @@ from ray.train import CheckpointConfig, DataConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from likeability.backbones import resolve_weights
 from likeability.config import Config, ConfigError, FinetuneConfig
+from likeability.embed.weights import resolve_weights
 from likeability.finetune.data import carve_validation, photo_dataset, split_photos
 from likeability.finetune.loop import train_loop
 from likeability.finetune.model import load_finetuned, weights_config
-from likeability.image_decode import decode_rgb
-from likeability.image_store import plan_parts, read_bodies
+from likeability.images.decode import decode_rgb
+from likeability.images.store import plan_parts, read_bodies
+from likeability.progress import Counter, Progress, watching
 from likeability.run import RunFolder
 from likeability.runtime import Runtime
 
@@ -103,7 +104,10 @@ def score_test_photos(config: Config, run: RunFolder) -> pa.Table:
 
 def run_finetune(config: Config, run: RunFolder, runtime: Runtime) -> dict:
     check(config.finetune, run)
-    result = trainer(config, run, train_loop, {"finetune": config.finetune, "run": run.location}).fit()
+    counter = Counter.remote()
+    loop_config = {"finetune": config.finetune, "run": run.location, "progress": counter}
+    with watching(Progress("finetune", config.finetune.iterations, "iterations"), counter):
+        result = trainer(config, run, train_loop, loop_config).fit()
     scores = score_test_photos(config, run)
     run.table("finetune_scores").write_part("all", scores)
     best = load_finetuned(run)

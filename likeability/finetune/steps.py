@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from likeability.backbones import normalize
+from likeability.embed.backbones import normalize
 from likeability.finetune.crops import centre_crops, train_crops
 from likeability.finetune.model import p_good_of
 

@@ -37,12 +37,12 @@ import numpy as np
 from aiohttp import web
 from pydantic import ValidationError
 
-from likeability import graph_api
+from likeability.collect import graph_api
+from likeability.collect.ratelimit import SlidingWindow
+from likeability.collect.tokens import Redactor, read_tokens
 from likeability.config import FaultConfig, SimulatorConfig
-from likeability.ratelimit import SlidingWindow
 from likeability.simulator.images import render_photo
 from likeability.simulator.world import Account, Post, World
-from likeability.tokens import Redactor, read_tokens
 
 log = logging.getLogger(__name__)
 

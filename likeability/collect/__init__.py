@@ -1,0 +1,1 @@
+"""Collection: the Graph API client and its rules, token files, rate limits, importers, and the collect stage."""

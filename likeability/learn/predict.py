@@ -1,0 +1,136 @@
+"""Scoring new photos with a finished run's model: face check, embedding, P(good).
+
+A photo without a face is reported as such instead of scored: the models only ever saw photos of people.
+Files are scored in this process; folders (any number of photos) go through Ray Data with an actor pool, the
+way the pipeline's own stages run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import ray
+
+from likeability.actor_pools import pool_size
+from likeability.curate.faces.build import build_detector
+from likeability.embed.backbones import embed, load_backbone, preprocess
+from likeability.embed.photo_features import DECODE_FIT
+from likeability.embed.stage import device_for
+from likeability.finetune.model import load_finetuned
+from likeability.images.decode import BadImage, decode_rgb
+from likeability.run import RunFolder, run_config
+from likeability.tune.final_models import load_final_model
+
+FINETUNED = "finetuned"
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp"}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    source: str
+    p_good: float | None  # None when the photo was not scored; `note` says why
+    faces: int
+    model: str
+    note: str | None = None
+
+    def line(self) -> str:
+        if self.p_good is None:
+            return f"{self.source}: {self.note}"
+        return f"{self.source}: P(good) = {self.p_good:.3f} ({self.faces} face{'s' * (self.faces != 1)}; {self.model})"
+
+
+class PhotoScorer:
+    """A run's face detector and one of its models, loaded once; `score` takes one photo's bytes.
+
+    `family`: a classic model family (linear_svc, sgd_svm, random_forest), "finetuned" for the fine-tuned
+    network, or None for the best classic model by test AP.
+    """
+
+    def __init__(self, run_location: str, family: str | None = None):
+        run = RunFolder(run_location)
+        config = run_config(run)
+        self._faces = config.faces
+        self._max_pixels = config.download.max_pixels
+        self._detector = build_detector(config.faces)
+        if family == FINETUNED:
+            network = load_finetuned(run, device_for(config.embed))
+            self._p_good = lambda pixels: network.p_good([pixels])
+            self.name = f"fine-tuned {network.backbone} (iteration {network.iteration})"
+            return
+        model = load_final_model(run, family)
+        # The features the model was trained on: its own backbone and weights, whatever the config says now.
+        embedding = config.embed.model_copy(update={"backbone": model.backbone, "weights": model.weights})
+        backbone = load_backbone(embedding, device_for(embedding))
+        self._p_good = lambda pixels: model.p_good(embed(backbone, preprocess([pixels], mirror=False))[model.layer])
+        mirrored = " with mirrors" if model.mirrored else ""
+        self.name = f"{model.family} on {model.backbone} {model.layer}{mirrored}"
+
+    def score(self, source: str, body: bytes) -> Prediction:
+        try:
+            decoded = decode_rgb(body, self._max_pixels, fit=max(self._faces.input_size, DECODE_FIT))
+        except BadImage as err:
+            return Prediction(source, None, 0, self.name, f"not scored: {err.status} ({err.detail})")
+        faces = len(self._detector.detect([decoded.pixels])[0])
+        if not faces:
+            return Prediction(source, None, 0, self.name, "no face: not scored (the model knows photos of people)")
+        return Prediction(source, float(self._p_good(decoded.pixels)[0]), faces, self.name)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        """Ray Data entry point: rows of (path, bytes) in, one prediction per row out."""
+        rows = [asdict(self.score(path, body)) for path, body in
+                zip(batch.column("path").to_pylist(), batch.column("bytes").to_pylist(), strict=True)]
+        return pa.Table.from_pylist(rows)
+
+
+def predict(sources: list[str], run: str, model: str | None = None) -> list[Prediction]:
+    """P(good) for each photo file, and for every photo in each folder (through Ray Data), in the given order.
+
+    `model`: a model family (linear_svc, sgd_svm, random_forest), "finetuned", or None for the run's best
+    classic model by test AP.
+    """
+    files, folders = [], []
+    for source in sources:
+        path = Path(source).expanduser()
+        if path.is_dir():
+            folders.append(path)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"{source}: no such photo or folder")
+    predictions = []
+    if files:
+        scorer = PhotoScorer(run, model)
+        predictions += [scorer.score(str(path), path.read_bytes()) for path in files]
+    for folder in folders:
+        predictions += _predict_folder(folder, run, model)
+    return predictions
+
+
+def _predict_folder(folder: Path, run: str, model: str | None) -> list[Prediction]:
+    photos = sorted(str(p) for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not photos:
+        return []
+    config = run_config(RunFolder(run))
+    # Reading takes no CPU slot: the scoring pool may hold every CPU, and reads waiting for one would hang.
+    files = ray.data.read_binary_files(photos, include_paths=True, num_cpus=0)
+    scored = files.map_batches(
+        PhotoScorer,
+        fn_constructor_kwargs={"run_location": run, "family": model},
+        compute=ray.data.ActorPoolStrategy(size=pool_size("embed", config.embed.actors, config.embed.gpus_per_actor)),
+        batch_size=16,
+        batch_format="pyarrow",
+        num_cpus=1,
+        num_gpus=config.embed.gpus_per_actor,
+    )
+    rows = {row["source"]: Prediction(**row) for row in scored.iter_rows()}
+    return [rows[p] for p in photos]
+
+
+def p_good_summary(predictions: list[Prediction]) -> str:
+    scored = [p.p_good for p in predictions if p.p_good is not None]
+    if not scored:
+        return f"{len(predictions)} photos, none scored"
+    return f"{len(predictions)} photos, {len(scored)} scored, mean P(good) {np.mean(scored):.3f}"

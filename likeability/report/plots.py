@@ -1,0 +1,127 @@
+"""The report's figures, each drawn with matplotlib from plain data and returned as PNG bytes."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and in Ray workers
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from likeability.report.funnel import Step  # noqa: E402
+
+GOOD, BAD = "#2a9d8f", "#e76f51"
+
+
+def _png(figure: plt.Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def funnel_chart(steps: list[Step]) -> bytes:
+    figure, axes = plt.subplots(figsize=(8, 0.5 + 0.45 * len(steps)))
+    names = [s.name for s in steps][::-1]
+    counts = [s.count for s in steps][::-1]
+    axes.barh(names, counts, color="#457b9d")
+    for y, count in enumerate(counts):
+        axes.text(count, y, f" {count:,}", va="center")
+    axes.set_xlabel("posts")
+    axes.set_xlim(0, max(counts) * 1.15 if counts and max(counts) else 1)
+    axes.set_title("Posts kept at each step")
+    return _png(figure)
+
+
+def label_balance_chart(balance: dict[str, tuple[int, int]]) -> bytes:
+    """`balance`: split name -> (good, bad) photo counts."""
+    figure, axes = plt.subplots(figsize=(5, 3))
+    splits = list(balance)
+    good = [balance[s][0] for s in splits]
+    bad = [balance[s][1] for s in splits]
+    axes.bar(splits, good, color=GOOD, label="good (1)")
+    axes.bar(splits, bad, bottom=good, color=BAD, label="bad (0)")
+    axes.set_ylabel("photos")
+    axes.legend()
+    axes.set_title("Label balance")
+    return _png(figure)
+
+
+def ap_vs_c_chart(rows: list[dict], layer: str) -> bytes:
+    """Cross-validated average precision of LinearSVC against C, with and without mirror copies."""
+    figure, axes = plt.subplots(figsize=(6, 3.6))
+    for mirrored in (False, True):
+        points = sorted(
+            (json.loads(r["params"])["C"], r["mean_ap"], r["std_ap"])
+            for r in rows
+            if r["family"] == "linear_svc" and r["layer"] == layer and r["mirrored"] == mirrored
+        )
+        if points:
+            c, ap, std = (np.array(v) for v in zip(*points, strict=True))
+            axes.errorbar(c, ap, yerr=std, marker="o", capsize=3, label="with mirrors" if mirrored else "originals")
+    axes.set_xscale("log")
+    axes.set_xlabel("C")
+    axes.set_ylabel("CV average precision")
+    axes.set_title(f"LinearSVC on {layer}")
+    axes.legend()
+    return _png(figure)
+
+
+def sgd_heatmap(rows: list[dict], layer: str) -> bytes:
+    """Cross-validated AP of the SGD-SVM over regulariser x step size (the better of with/without mirrors)."""
+    best: dict[tuple[float, float], float] = {}
+    for r in rows:
+        if r["family"] == "sgd_svm" and r["layer"] == layer:
+            params = json.loads(r["params"])
+            key = (params["alpha"], params["eta0"])
+            best[key] = max(best.get(key, -1.0), r["mean_ap"])
+    alphas = sorted({a for a, _ in best})
+    etas = sorted({e for _, e in best})
+    grid = np.array([[best.get((a, e), np.nan) for e in etas] for a in alphas])
+    figure, axes = plt.subplots(figsize=(6, 3.6))
+    image = axes.imshow(grid, cmap="viridis", aspect="auto")
+    axes.set_xticks(range(len(etas)), [f"{e:g}" for e in etas])
+    axes.set_yticks(range(len(alphas)), [f"{a:g}" for a in alphas])
+    axes.set_xlabel("step size (eta0)")
+    axes.set_ylabel("regulariser (alpha)")
+    for i in range(len(alphas)):
+        for j in range(len(etas)):
+            if not np.isnan(grid[i, j]):
+                axes.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", color="white", fontsize=8)
+    figure.colorbar(image, ax=axes, label="CV average precision")
+    axes.set_title(f"SGD-SVM on {layer}")
+    return _png(figure)
+
+
+def roc_chart(curves: dict[str, tuple[np.ndarray, np.ndarray, float]]) -> bytes:
+    """`curves`: model name -> (false positive rates, true positive rates, area under the curve)."""
+    figure, axes = plt.subplots(figsize=(5, 4.4))
+    for name, (fpr, tpr, auc) in curves.items():
+        axes.plot(fpr, tpr, label=f"{name} (AUC {auc:.3f})")
+    axes.plot([0, 1], [0, 1], color="grey", linestyle="--", label="chance")
+    axes.set_xlabel("false positive rate")
+    axes.set_ylabel("true positive rate")
+    axes.set_title("ROC on the test split")
+    axes.legend(fontsize=8)
+    return _png(figure)
+
+
+def confusion_chart(confusion: list[int], title: str) -> bytes:
+    """`confusion`: tn, fp, fn, tp."""
+    tn, fp, fn, tp = confusion
+    grid = np.array([[tn, fp], [fn, tp]])
+    figure, axes = plt.subplots(figsize=(3.8, 3.4))
+    axes.imshow(grid, cmap="Blues")
+    axes.set_xticks([0, 1], ["predicted bad", "predicted good"])
+    axes.set_yticks([0, 1], ["bad", "good"])
+    for i in range(2):
+        for j in range(2):
+            axes.text(j, i, str(grid[i, j]), ha="center", va="center", fontsize=14,
+                      color="white" if grid[i, j] > grid.max() / 2 else "black")
+    axes.set_title(title, fontsize=10)
+    return _png(figure)

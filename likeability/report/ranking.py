@@ -1,0 +1,62 @@
+"""The test photos in the order a model ranks them, the two contact sheets cut from that order, and thumbnails."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image
+
+from likeability.images.decode import decode_rgb
+from likeability.report.results import RunResults
+from likeability.tune.final_models import load_final_model
+
+SHEET = 25
+THUMB = 180
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """The test photos in the order a model ranks them, best first, with what the sheet shows of each."""
+
+    model: str
+    score: str  # what the ranking sorts by
+    rows: list[dict]  # media_id, sha256, p_good, score, label, like_count, followers_count
+
+
+def sheet_rows(ranked: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The top and bottom of a ranking (best first), SHEET each, or halves of it when it is shorter than two
+    sheets, so no photo is on both."""
+    shown = min(SHEET, len(ranked) // 2 + len(ranked) % 2)
+    return ranked[:shown], ranked[shown:][-SHEET:]
+
+
+def ranking(results: RunResults) -> Ranked | None:
+    """The fine-tuned network's ranking when it has run (as in the study), else the best classic model's."""
+    run = results.run
+    labels = {r["media_id"]: r for r in run.table("labels").read().to_pylist()}
+    scores = run.table("finetune_scores").read().to_pylist()
+    if scores:
+        model, score = "the fine-tuned network", "P(good)"
+        rows = [(r["media_id"], r["p_good"], r["p_good"]) for r in scores]
+    elif results.finals:
+        final = load_final_model(run)
+        test = results.test_originals(final.backbone, final.layer)
+        features = test.layers[final.layer]
+        rows = list(zip(test.media_id.tolist(), final.p_good(features).tolist(),
+                        final.ranking_score(features).tolist(), strict=True))
+        model = f"{final.family} on {final.backbone} {final.layer} (the best classic model by test AP)"
+        score = "the forest's vote share" if final.family == "random_forest" else "the SVM's margin"
+    else:
+        return None
+    rows.sort(key=lambda row: -row[2])
+    return Ranked(model, score, [{**labels[m], "p_good": p, "score": v} for m, p, v in rows])
+
+
+def thumbnail(body: bytes, max_pixels: int) -> bytes:
+    pixels = decode_rgb(body, max_pixels, fit=THUMB).pixels
+    image = Image.fromarray(pixels)
+    image.thumbnail((THUMB, THUMB))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()

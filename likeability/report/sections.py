@@ -1,0 +1,179 @@
+"""The report's sections, in page order: each reads what it shows from the run and adds itself to the page."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pyarrow.compute as pc
+from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+
+from likeability.images.store import ImageStore
+from likeability.report import plots
+from likeability.report.funnel import funnel as funnel_steps
+from likeability.report.page import Page
+from likeability.report.ranking import SHEET, ranking, sheet_rows, thumbnail
+from likeability.report.results import RunResults
+from likeability.run import RunFolder
+from likeability.tune.final_models import load_final_model
+
+STUDY = "The study (35,000 photos, AlexNet fc7, split by photo): 60% cross-validated accuracy, 57% on its test set."
+PHOTOS = "The photos the model likes most and least"
+
+
+def funnel(page: Page, run: RunFolder) -> None:
+    steps = funnel_steps(run)
+    rows = "".join(
+        f"<tr><td>{html.escape(s.name)}</td><td class=n>{s.count:,}</td><td>"
+        + html.escape(", ".join(f"{r} {n:,}" for r, n in sorted(s.removed.items(), key=lambda i: -i[1])))
+        + "</td></tr>"
+        for s in steps
+    )
+    table = f"<table><tr><th>step</th><th>posts</th><th>removed, and why</th></tr>{rows}</table>"
+    page.section("The funnel", page.figure("funnel.png", plots.funnel_chart(steps), "posts per step") + table)
+
+
+def labels(page: Page, run: RunFolder) -> None:
+    labelled = run.table("labels").read(["split", "label", "username"])
+    if not labelled.num_rows:
+        page.section("Labels", "<p class=missing>The labels stage has not run.</p>")
+        return
+    balance = {}
+    for side in ("train", "test"):
+        part = labelled.filter(pc.equal(labelled.column("split"), side))
+        good = int(pc.sum(part.column("label")).as_py() or 0)
+        balance[side] = (good, part.num_rows - good)
+    text = (
+        "<p>A photo is good when its likes / followers ratio is above the median of the training photos. "
+        f"The split keeps each user on one side ({labelled.num_rows:,} photos of "
+        f"{len(pc.unique(labelled.column('username')))} users); the study split by photo instead, which lets a "
+        "model recognise users rather than photos.</p>"
+    )
+    page.section("Labels", text + page.figure("labels.png", plots.label_balance_chart(balance), "label balance"))
+
+
+def results(page: Page, run_results: RunResults) -> None:
+    sweeps = run_results.sweeps
+    finals = {(r["family"], r["layer"], r["mirrored"]): r for r in run_results.finals}
+    if not sweeps:
+        page.section("Results", "<p class=missing>The sweeps stage has not run.</p>")
+        return
+    best: dict[tuple, dict] = {}
+    for row in sweeps:
+        key = (row["family"], row["layer"], row["mirrored"])
+        if key not in best or row["mean_ap"] > best[key]["mean_ap"]:
+            best[key] = row
+    lines = [_classic_row(key, best[key], finals.get(key)) for key in sorted(best)]
+    lines += _finetuned_row(run_results.run)
+    table = (
+        "<table><tr><th>model</th><th>layer</th><th>mirrors</th><th>best parameters</th><th>CV accuracy</th>"
+        "<th>CV AP</th><th>test accuracy</th><th>test AP</th><th>ROC AUC</th></tr>" + "".join(lines) + "</table>"
+    )
+    note = (
+        "<p>Cross-validation: grouped, stratified folds of the training split; the best parameters of each "
+        "model family are refitted on the whole training split and scored once on the test split. The "
+        "fine-tuned network chooses its checkpoint on validation users carved out of the training split "
+        "and is scored once on the test split.</p>"
+        f"<p class=study>{STUDY}</p>"
+    )
+    page.section("Results", table + note)
+
+
+def _classic_row(key: tuple, best: dict, final: dict | None) -> str:
+    test = (
+        f"<td class=n>{final['test_accuracy']:.3f}</td><td class=n>{final['test_ap']:.3f}</td>"
+        f"<td class=n>{final['test_roc_auc']:.3f}</td>" if final else "<td colspan=3>not refitted</td>"
+    )
+    return (
+        f"<tr><td>{key[0]}</td><td>{key[1]}</td><td>{'yes' if key[2] else 'no'}</td>"
+        f"<td>{html.escape(best['params'])}</td><td class=n>{best['mean_accuracy']:.3f}</td>"
+        f"<td class=n>{best['mean_ap']:.3f}</td>{test}</tr>"
+    )
+
+
+def _finetuned_row(run: RunFolder) -> list[str]:
+    """The fine-tuned network's row: its chosen checkpoint's validation figures (validation users carved from
+    the training split; no cross-validation) beside its one look at the test photos."""
+    scores = run.table("finetune_scores").read(["label", "p_good"])
+    evaluated = [row for row in run.table("finetune_metrics").read().to_pylist() if row["val_ap"] is not None]
+    if not scores.num_rows or not evaluated:
+        return []
+    chosen = max(evaluated, key=lambda row: row["val_ap"])  # the first best, as the training loop keeps it
+    label, p_good = scores.column("label").to_numpy(), scores.column("p_good").to_numpy()
+    accuracy = float(np.mean((p_good >= 0.5) == (label == 1)))
+    return [
+        f"<tr><td>fine-tuned network</td><td>whole network</td><td>random flips</td>"
+        f"<td>checkpoint of iteration {chosen['iteration']}, chosen by validation AP</td>"
+        f"<td class=n>{chosen['val_accuracy']:.3f} (validation)</td>"
+        f"<td class=n>{chosen['val_ap']:.3f} (validation)</td><td class=n>{accuracy:.3f}</td>"
+        f"<td class=n>{average_precision_score(label, p_good):.3f}</td>"
+        f"<td class=n>{roc_auc_score(label, p_good):.3f}</td></tr>"
+    ]
+
+
+def curves(page: Page, run_results: RunResults) -> None:
+    sweeps, finals = run_results.sweeps, run_results.finals
+    if not sweeps or not finals:
+        return
+    figures = []
+    for layer in sorted({r["layer"] for r in sweeps}):
+        figures.append(page.figure(f"ap_vs_c_{layer}.png", plots.ap_vs_c_chart(sweeps, layer), f"AP vs C, {layer}"))
+        figures.append(page.figure(f"sgd_{layer}.png", plots.sgd_heatmap(sweeps, layer), f"SGD grid, {layer}"))
+    roc = {}
+    for final in finals:
+        model = load_final_model(run_results.run, final["family"])
+        test = run_results.test_originals(model.backbone, model.layer)
+        scores = model.ranking_score(test.layers[model.layer])
+        fpr, tpr, _ = roc_curve(test.label, scores)
+        roc[f"{model.family} ({model.layer})"] = (fpr, tpr, roc_auc_score(test.label, scores))
+    figures.append(page.figure("roc.png", plots.roc_chart(roc), "ROC curves"))
+    top = max(finals, key=lambda r: r["test_ap"])
+    title = f"{top['family']} on {top['layer']}, test split"
+    figures.append(page.figure("confusion.png", plots.confusion_chart(top["confusion"], title), "confusion matrix"))
+    page.section("Curves", "<div class=grid>" + "".join(figures) + "</div>")
+
+
+def contact_sheets(page: Page, run_results: RunResults, max_pixels: int) -> None:
+    ranked = ranking(run_results)
+    if ranked is None:
+        page.section(PHOTOS, "<p class=missing>No model has run yet.</p>")
+        return
+    top, bottom = sheet_rows(ranked.rows)
+    bodies = ImageStore(run_results.run).get(sorted({r["sha256"] for r in top + bottom}))
+    for row in top + bottom:
+        page.assets.setdefault(f"photos/{row['sha256']}.jpg", thumbnail(bodies[row["sha256"]], max_pixels))
+    few = (
+        f"<p class=note>The test split has only {len(ranked.rows)} photos, fewer than {2 * SHEET}: the sheets "
+        f"show its top {len(top)} and bottom {len(bottom)}, each photo once.</p>"
+        if len(ranked.rows) < 2 * SHEET else ""
+    )
+    body = (
+        f"<p>Test photos ranked by {html.escape(ranked.model)} (by its score: {html.escape(ranked.score)}); "
+        f"the caption gives the true label.</p>{few}"
+        f"<h3>Top {len(top)}</h3>{_sheet(top)}"
+        f"<h3>Bottom {len(bottom)}</h3>{_sheet(bottom[::-1])}"
+    )
+    page.section(PHOTOS, body)
+
+
+def _sheet(rows: list[dict]) -> str:
+    cells = "".join(
+        f'<figure><img src="photos/{r["sha256"]}.jpg" alt="photo {html.escape(r["media_id"])}">'
+        f"<figcaption>P(good) {r['p_good']:.2f} &middot; score {r['score']:+.3f} &middot; "
+        f"{'good' if r['label'] else 'bad'}<br>"
+        f"{r['like_count']:,} likes / {r['followers_count']:,} followers</figcaption></figure>"
+        for r in rows
+    )
+    return f"<div class=sheet>{cells}</div>"
+
+
+def timings_and_config(page: Page, run: RunFolder) -> None:
+    timings = "".join(
+        f"<tr><td>{html.escape(name)}</td><td class=n>{summary.get('seconds', float('nan')):.1f} s</td></tr>"
+        for name, summary in run.done_summaries().items()
+    )
+    config = html.escape(run.read_text("config.yaml") or "")
+    page.section(
+        "Timings and configuration",
+        f"<table><tr><th>stage</th><th>time</th></tr>{timings}</table><pre>{config}</pre>",
+    )
