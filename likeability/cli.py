@@ -17,6 +17,7 @@ import yaml
 from likeability import pipeline, session
 from likeability.collect.tokens import TokenError, mint_tokens, read_tokens
 from likeability.config import Config, ConfigError, dump_yaml, load
+from likeability.report.figures import figure_lines
 from likeability.report.funnel import funnel, funnel_lines
 from likeability.run import RunFolder, SchemaError, run_config
 from likeability.runtime import Runtime
@@ -163,7 +164,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _print_status(run: RunFolder) -> None:
-    print("\n".join(pipeline.status_lines(run)))
+    print("\n".join(pipeline.status_lines(run) + figure_lines(run)))
     steps = funnel(run)
     if steps[0].count:
         print("posts, step by step:")

@@ -187,6 +187,12 @@ FINAL_MODELS = pa.schema(
         pa.field("test_accuracy", pa.float64(), nullable=False),
         pa.field("test_ap", pa.float64(), nullable=False),
         pa.field("test_roc_auc", pa.float64(), nullable=False),
+        # 95% intervals by a bootstrap over test users; AP's chance level is the share of good test photos
+        *(
+            pa.field(f"test_{figure}_{end}", pa.float64(), nullable=False)
+            for figure in ("accuracy", "ap", "roc_auc") for end in ("low", "high")
+        ),
+        pa.field("chance_ap", pa.float64(), nullable=False),
         pa.field("confusion", pa.list_(pa.int64(), 4), nullable=False),  # tn, fp, fn, tp
         pa.field("model_path", pa.string(), nullable=False),  # inside the run
     ]

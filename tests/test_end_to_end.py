@@ -17,8 +17,11 @@ from instaloader_world import write_instaloader_folder
 from likeability.cli import main
 from likeability.config import SimulatorConfig, load
 from likeability.learn.predict import predict
-from likeability.run import RunFolder
+from likeability.report.figures import scored_models
+from likeability.run import RunFolder, run_config
+from likeability.simulator.bayes import bayes_rule
 from likeability.simulator.images import render_jpeg
+from likeability.simulator.world import World
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = [
@@ -60,6 +63,19 @@ def test_planted_signal_is_learned_on_the_user_grouped_test_split(demo_run):
     assert svm["test_roc_auc"] > 0.65, svm  # chance is 0.5
     tn, fp, fn, tp = svm["confusion"]
     assert (tn + tp) / (tn + fp + fn + tp) == pytest.approx(svm["test_accuracy"])
+    for row in finals.values():  # intervals over test users hold their figure; the SVM beats chance
+        for figure in ("accuracy", "ap", "roc_auc"):
+            assert row[f"test_{figure}_low"] <= row[f"test_{figure}"] <= row[f"test_{figure}_high"]
+    assert svm["test_ap_low"] > svm["chance_ap"]
+
+
+def test_the_best_model_comes_within_3_points_of_the_planted_worlds_bayes_accuracy(demo_run):
+    run = RunFolder(str(demo_run[0]))
+    rule = bayes_rule(World(run_config(run).simulator, now=0), run.table("labels").read())
+    best = max(row["test_accuracy"] for _, row in scored_models(run))
+    assert best >= rule.accuracy - 0.03, (best, rule)
+    page = (Path(demo_run[0]) / "report" / "index.html").read_text()
+    assert f"the Bayes accuracy, is <b>{rule.accuracy:.3f}</b>" in page
 
 
 def test_predict_scores_photos_of_people_and_refuses_photos_without_a_face(demo_run, tmp_path):

@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, average_precision_score, confusion_matrix, roc_auc_score
 
+from likeability.learn.uncertainty import ENDS, chance_level, user_bootstrap
 from likeability.tune.families import build_estimator, ranking_scores
 from likeability.tune.folds import Folds
 
@@ -47,15 +48,21 @@ def cross_validate(
     }
 
 
-def held_out_metrics(labels: np.ndarray, p_good: np.ndarray, ranking: np.ndarray) -> dict[str, Any]:
-    """A final model's one look at the test split: P(good) >= 0.5 counts as predicting good; AP and ROC AUC
-    rank by `ranking` (the SVMs' margins), which stays informative where Platt scaling flattens P(good) on a
-    small training split."""
+def held_out_metrics(
+    labels: np.ndarray, p_good: np.ndarray, ranking: np.ndarray, users: np.ndarray, seed: int = 0
+) -> dict[str, Any]:
+    """A model's one look at the test split: P(good) >= 0.5 counts as predicting good; AP and ROC AUC rank by
+    `ranking` (the SVMs' margins), which stays informative where Platt scaling flattens P(good) on a small
+    training split. Each figure has its 95% interval from a bootstrap over the test `users`, and AP its chance
+    level (the share of good photos)."""
     predicted = (p_good >= 0.5).astype(labels.dtype)
     tn, fp, fn, tp = confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
+    intervals = user_bootstrap(labels, predicted, ranking, users, seed)
     return {
         "test_accuracy": float(accuracy_score(labels, predicted)),
         "test_ap": float(average_precision_score(labels, ranking)),
         "test_roc_auc": float(roc_auc_score(labels, ranking)),
+        **{f"test_{name}_{end}": getattr(interval, end) for name, interval in intervals.items() for end in ENDS},
+        "chance_ap": chance_level(labels),
         "confusion": [int(tn), int(fp), int(fn), int(tp)],
     }

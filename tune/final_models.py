@@ -33,7 +33,7 @@ class FinalModel:
     weights: str  # embed.weights when the features were made: imagenet, random, or a .pth path
     mirrored: bool  # trained with mirror copies
     params: dict[str, Any]
-    metrics: dict[str, Any]  # cv_ap, test_accuracy, test_ap, test_roc_auc, confusion [tn, fp, fn, tp]
+    metrics: dict[str, Any]  # cv_ap, test figures with their intervals (held_out_metrics), confusion
     estimator: ClassifierMixin
 
     def p_good(self, features: np.ndarray) -> np.ndarray:
@@ -87,7 +87,8 @@ def fit_final_models(
             estimator=estimator,
         )
         features = test.layers[trial["layer"]]
-        scores = held_out_metrics(test.label, unscored.p_good(features), unscored.ranking_score(features))
+        scores = held_out_metrics(test.label, unscored.p_good(features), unscored.ranking_score(features),
+                                  test.username, config.sweeps.seed)
         model = replace(unscored, metrics={"cv_ap": trial["mean_ap"], **scores})
         path = f"models/{family}.pkl"
         run.write_bytes(path, pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))

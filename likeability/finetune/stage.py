@@ -16,7 +16,6 @@ import ray
 import torch
 from ray.train import CheckpointConfig, DataConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from likeability.config import Config, ConfigError, FinetuneConfig
 from likeability.embed.weights import resolve_weights
@@ -28,6 +27,7 @@ from likeability.images.store import plan_parts, read_bodies
 from likeability.progress import Counter, Progress, watching
 from likeability.run import RunFolder
 from likeability.runtime import Runtime
+from likeability.tune.evaluation import held_out_metrics
 
 STORAGE = ("finetune", "train")
 EXPERIMENT = "finetune"
@@ -113,6 +113,8 @@ def run_finetune(config: Config, run: RunFolder, runtime: Runtime) -> dict:
     best = load_finetuned(run)
     metrics = result.metrics or {}
     labels, p_good = scores.column("label").to_numpy(), scores.column("p_good").to_numpy()
+    users = dict(zip(*split_photos(run, "test").select(["media_id", "username"]).to_pydict().values(), strict=True))
+    test_users = np.asarray([users[media_id] for media_id in scores.column("media_id").to_pylist()])
     return {
         "backbone": config.finetune.backbone,
         "workers": config.finetune.workers,
@@ -123,7 +125,5 @@ def run_finetune(config: Config, run: RunFolder, runtime: Runtime) -> dict:
         "best_val_ap": best.val_ap,
         "test_photos": scores.num_rows,
         # the test split's one look, by the checkpoint the validation photos chose
-        "test_accuracy": float(np.mean((p_good >= 0.5) == labels)),
-        "test_ap": float(average_precision_score(labels, p_good)),
-        "test_roc_auc": float(roc_auc_score(labels, p_good)),
+        **held_out_metrics(labels, p_good, p_good, test_users, config.finetune.seed),
     }

@@ -37,7 +37,7 @@ _HTML = """<!doctype html>
 <style>
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #ccc; padding: 3px 8px; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; } .missing { color: #a00; } .note { color: #555; font-style: italic; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; } .missing { color: #a00; } .note { color: #555; font-style: italic; }
 .study { font-style: italic; } .grid { display: flex; flex-wrap: wrap; gap: 1em; }
 .sheet { display: grid; grid-template-columns: repeat(5, @THUMB@px); gap: 8px; }
 figure { margin: 0; font-size: 12px; } figure img { width: @THUMB@px; height: @THUMB@px; object-fit: cover; }

@@ -27,6 +27,7 @@ def write_report(run: RunFolder, config: Config | None = None) -> str:
     sections.funnel(page, run)
     sections.labels(page, run)
     sections.results(page, results)
+    sections.planted_world(page, run, config)
     sections.curves(page, results)
     sections.contact_sheets(page, results, config.download.max_pixels)
     sections.timings_and_config(page, run)

@@ -200,6 +200,16 @@ class World:
             return self.post_at(int(index))
         return None
 
+    def kinds_of(self, media_ids: list[str]) -> np.ndarray:
+        """The kind index (into KINDS) of each of these posts; a media id from another world is an error."""
+        ids = np.asarray([int(media_id) for media_id in media_ids], dtype=np.int64)
+        index = (ids - MEDIA_ID_BASE) // ID_STRIDE
+        known = (index >= 0) & (index < self.n_posts)
+        known[known] = self.post_media_id[index[known]] == ids[known]
+        if not known.all():
+            raise KeyError(f"{int((~known).sum())} media ids are not posts of this world, e.g. {ids[~known][0]}")
+        return self.post_kind[index]
+
     def post_at(self, index: int) -> Post:
         owner = int(self.post_owner[index])
         kind = int(self.post_kind[index])

@@ -1,0 +1,36 @@
+"""A run's test figures with their 95% intervals, as the report's table and `likeability status` show them."""
+
+from __future__ import annotations
+
+from likeability.run import RunFolder
+
+FIGURES = (("accuracy", "accuracy"), ("ap", "AP"), ("roc_auc", "ROC AUC"))
+
+
+def with_interval(row: dict, figure: str) -> str:
+    """'0.612 [0.55, 0.67]': a test figure and its 95% interval over test users."""
+    return f"{row[f'test_{figure}']:.3f} [{row[f'test_{figure}_low']:.2f}, {row[f'test_{figure}_high']:.2f}]"
+
+
+def beats_chance(row: dict) -> bool:
+    """Whether the AP interval lies wholly above the chance level."""
+    return row["test_ap_low"] > row["chance_ap"]
+
+
+def scored_models(run: RunFolder) -> list[tuple[str, dict]]:
+    """(name, figures) of every model scored on the test split: the final classic models, then the fine-tuned
+    network (from its stage summary), each with its intervals and chance level."""
+    models = [(f"{row['family']} ({row['layer']})", row) for row in run.table("final_models").read().to_pylist()]
+    finetuned = run.done_summary("finetune")
+    if finetuned and "test_ap_low" in finetuned:
+        models.append(("fine-tuned network", finetuned))
+    return models
+
+
+def figure_lines(run: RunFolder) -> list[str]:
+    lines = []
+    for name, row in scored_models(run):
+        figures = ", ".join(f"{label} {with_interval(row, figure)}" for figure, label in FIGURES)
+        verdict = "above chance" if beats_chance(row) else "not above chance"
+        lines.append(f"  {name:<26} {figures}; AP chance {row['chance_ap']:.3f}: {verdict}")
+    return ["test figures (95% intervals over test users):", *lines] if lines else []
