@@ -85,7 +85,7 @@ def bench_embed(bodies: list[bytes], device: torch.device) -> dict:
     best = max(result["one_process_photos_per_s"], key=result["one_process_photos_per_s"].get)
     result["best_batch"] = best
     result["parts_at_best_batch_s_per_1000"] = _embed_parts(backbone, bodies[:best])
-    del backbone
+    backbone = None  # the device memory goes back before the processes below take theirs
     # Processes sharing the device, as embedding actors with a GPU share each: each has its own nvJPEG decoder.
     result["processes_photos_per_s"] = {
         count: round(_in_processes(bodies, best, count, device, decode_on_device=True), 1) for count in (2, 4, 8)
@@ -193,7 +193,7 @@ def bench_finetune(bodies: list[bytes], folder: str, device: torch.device) -> di
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(param_groups(model, config), momentum=config.momentum,
                                 weight_decay=config.weight_decay)
-    train_mode(model, False)
+    train_mode(model)
     generator = torch.Generator().manual_seed(0)
     labels = torch.from_numpy(np.arange(TRAIN_BATCH) % 2)
 

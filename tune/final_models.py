@@ -20,8 +20,6 @@ from likeability.tune.families import build_estimator, positive_probability, ran
 from likeability.tune.features import LabelledFeatures, MissingInputError
 from likeability.tune.folds import Folds
 
-PART = "all"
-
 
 @dataclass(frozen=True)
 class FinalModel:
@@ -62,13 +60,15 @@ class FinalModel:
 def fit_final_models(
     config: Config,
     run: RunFolder,
+    backbone: str,
     train: LabelledFeatures,
     test: LabelledFeatures,
     folds: Folds,
     best: dict[str, dict[str, Any]],
 ) -> list[dict[str, Any]]:
-    """Refit each family's best trial (`best`, from the sweep) on all of `train`, score it on `test` (originals),
-    write `models/<family>.pkl` and the `final_models` table; returns the table's rows."""
+    """Refit each family's best trial (`best`, from the sweep of `backbone`'s features) on all of `train`, score it
+    on `test` (originals), write `models/<backbone>/<family>.pkl` and the backbone's part of the `final_models`
+    table; returns its rows."""
     if len(test) == 0:
         raise MissingInputError(f"the labels table in {run.location} has no test photos; run the labels stage again")
     rows = []
@@ -78,7 +78,7 @@ def fit_final_models(
         estimator.fit(train.layers[trial["layer"]][fit_rows], train.label[fit_rows])
         unscored = FinalModel(
             family=family,
-            backbone=config.embed.backbone,
+            backbone=backbone,
             layer=trial["layer"],
             weights=config.embed.weights,
             mirrored=trial["mirrored"],
@@ -90,30 +90,30 @@ def fit_final_models(
         scores = held_out_metrics(test.label, unscored.p_good(features), unscored.ranking_score(features),
                                   test.username, config.sweeps.seed)
         model = replace(unscored, metrics={"cv_ap": trial["mean_ap"], **scores})
-        path = f"models/{family}.pkl"
+        path = f"models/{backbone}/{family}.pkl"
         run.write_bytes(path, pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
         rows.append({
-            "family": family, "layer": model.layer, "mirrored": model.mirrored, "params": json.dumps(model.params),
+            "family": family, "backbone": backbone, "layer": model.layer, "mirrored": model.mirrored, "params": json.dumps(model.params),
             **model.metrics, "model_path": path,
         })
-    run.table("final_models").write_part(PART, rows)
+    run.table("final_models").write_part(backbone, rows)
     return rows
 
 
-def load_final_model(run: RunFolder, family: str | None = None) -> FinalModel:
-    """The final model of `family`, or with None the one with the best test average precision.
+def load_final_model(run: RunFolder, family: str | None = None, backbone: str | None = None) -> FinalModel:
+    """The final model with the best test average precision, among those of `family` and `backbone` when given.
 
     Models are pickles written by this run's own sweeps stage: load only runs you (or your pipeline) made.
     """
     rows = run.table("final_models").read().to_pylist()
     if not rows:
         raise MissingInputError(f"no final models in {run.location}; run the sweeps stage first")
-    if family is None:
-        row = max(rows, key=lambda r: r["test_ap"])
-    else:
-        row = next((r for r in rows if r["family"] == family), None)
-        if row is None:
-            raise KeyError(f"no final {family} model in {run.location}; it has {sorted(r['family'] for r in rows)}")
+    matching = [r for r in rows if family in (None, r["family"]) and backbone in (None, r["backbone"])]
+    if not matching:
+        have = sorted(f"{r['family']} ({r['backbone']})" for r in rows)
+        raise KeyError(f"no final {family or ''} model{f' on {backbone}' if backbone else ''} in {run.location}; "
+                       f"it has {have}")
+    row = max(matching, key=lambda r: r["test_ap"])
     data = run.read_bytes(row["model_path"])
     if data is None:
         raise MissingInputError(f"{row['model_path']} is missing from {run.location}; run the sweeps stage again")

@@ -1,5 +1,6 @@
 """The sweeps stage: Ray Tune cross-validates every (family, layer, mirrored, hyperparameters) point of the grid on
-the training split, records each in `sweep_results`, and the best of each family becomes a final model.
+the training split, records each in `sweep_results`, and the best of each family becomes a final model; with
+several backbones (`embed.backbones`), each gets its own sweep and its own final models, compared in the report.
 
 The features go into Ray's object store once (`tune.with_parameters`); every trial maps them read-only from
 shared memory instead of reading the run or receiving its own pickled copy. A trial cross-validates one grid
@@ -63,6 +64,7 @@ def run_trials(
     sweeps: SweepsConfig,
     storage_path: str,
     echo: Callable[[str], None] | None = None,
+    label: str = "",
 ) -> list[dict[str, Any]]:
     """One Tune trial per point; returns each point with its scores, in the order of `points`."""
     trainable = tune.with_resources(
@@ -75,7 +77,7 @@ def run_trials(
         # Reused actors skip a worker start per trial; trials of different sizes still get their own actors.
         tune_config=tune.TuneConfig(reuse_actors=True),
         run_config=tune.RunConfig(
-            name="sweeps", storage_path=storage_path, verbose=0, callbacks=[_Progress(len(points), echo)]
+            name="sweeps", storage_path=storage_path, verbose=0, callbacks=[_Progress(f"sweeps {label}".strip(), len(points), echo)]
         ),
     )
     grid = tuner.fit()
@@ -97,8 +99,34 @@ def best_per_family(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def run_sweeps(config: Config, run: RunFolder, runtime: Runtime) -> dict:
-    backbone = config.embed.backbone
-    layers = sweep_layers(backbone, config.sweeps.layers)
+    for part in run.table("final_models").parts():  # a backbone no longer configured must not linger
+        run.table("final_models").delete_part(part)
+    rows, best, finals = [], {}, []
+    for backbone, layers in sweep_layers(config.embed.backbones, config.sweeps.layers).items():
+        swept, best[backbone], fitted = sweep_backbone(config, run, backbone, layers)
+        rows += swept
+        finals += fitted
+    run.table("sweep_results").write_part(
+        PART, [{**{k: row[k] for k in SWEEP_RESULTS.names}, "params": json.dumps(row["params"])} for row in rows]
+    )
+    run.write_text(BEST_PATH, json.dumps(best, indent=2))
+    return {
+        "trials": len(rows),
+        "layers": {backbone: sorted({r["layer"] for r in rows if r["backbone"] == backbone}) for backbone in best},
+        "trials_not_converged": sum(row["fits_not_converged"] > 0 for row in rows),
+        "features_zero_copy": all(row["features_zero_copy"] for row in rows),
+        "best_cv_ap": {
+            f"{backbone}/{family}": round(row["mean_ap"], 4)
+            for backbone, by_family in best.items() for family, row in by_family.items()
+        },
+        "test_ap": {f"{row['backbone']}/{row['family']}": round(row["test_ap"], 4) for row in finals},
+    }
+
+
+def sweep_backbone(
+    config: Config, run: RunFolder, backbone: str, layers: list[str]
+) -> tuple[list[dict], dict[str, dict], list[dict]]:
+    """One backbone's sweep over `layers`, and its final models: (trial rows, best per family, final rows)."""
     everything = load_labelled_features(run, backbone, layers)
     train, test = everything.training(), everything.test_originals()
     # The training copy goes to the object store next; keeping the whole table besides would be a third copy.
@@ -110,22 +138,11 @@ def run_sweeps(config: Config, run: RunFolder, runtime: Runtime) -> dict:
         )
     folds = grouped_folds(train, config.sweeps.folds, config.labels.split, config.sweeps.seed)
     points = sweep_points(config.sweeps, layers)
-    with _tune_storage(run) as storage:
-        rows = run_trials(points, train.layers, train.label, folds, config.sweeps, storage)
-    run.table("sweep_results").write_part(
-        PART, [{**{k: row[k] for k in SWEEP_RESULTS.names}, "params": json.dumps(row["params"])} for row in rows]
-    )
+    with _tune_storage(run, backbone) as storage:
+        rows = [{**row, "backbone": backbone} for row in run_trials(points, train.layers, train.label, folds,
+                                                                     config.sweeps, storage, label=backbone)]
     best = best_per_family(rows)
-    run.write_text(BEST_PATH, json.dumps(best, indent=2))
-    finals = fit_final_models(config, run, train, test, folds, best)
-    return {
-        "trials": len(rows),
-        "layers": layers,
-        "trials_not_converged": sum(row["fits_not_converged"] > 0 for row in rows),
-        "features_zero_copy": all(row["features_zero_copy"] for row in rows),
-        "best_cv_ap": {family: round(row["mean_ap"], 4) for family, row in best.items()},
-        "test_ap": {row["family"]: round(row["test_ap"], 4) for row in finals},
-    }
+    return rows, best, fit_final_models(config, run, backbone, train, test, folds, best)
 
 
 _TRIAL_METRICS = (
@@ -163,11 +180,11 @@ def _key(point: dict[str, Any]) -> str:
 
 
 @contextmanager
-def _tune_storage(run: RunFolder) -> Iterator[str]:
+def _tune_storage(run: RunFolder, backbone: str) -> Iterator[str]:
     """Where Tune keeps its own files (trial logs, error traces): inside a local run, where they can be read
     later; in a temporary folder when the run lives in object storage, since `sweep_results` holds the results."""
     if isinstance(run.fs, pafs.LocalFileSystem):
-        path = run.path("sweeps", "tune")
+        path = run.path("sweeps", "tune", backbone)
         shutil.rmtree(path, ignore_errors=True)  # a killed sweep's leftovers: this one starts over
         yield path
     else:
@@ -178,8 +195,8 @@ def _tune_storage(run: RunFolder) -> Iterator[str]:
 class _Progress(tune.Callback):
     """The sweeps' progress line, advanced as trials finish."""
 
-    def __init__(self, total: int, echo: Callable[[str], None] | None):
-        self.progress = Progress("sweeps", total, "trials", echo)
+    def __init__(self, label: str, total: int, echo: Callable[[str], None] | None):
+        self.progress = Progress(label, total, "trials", echo)
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
         self.progress.advance(1)

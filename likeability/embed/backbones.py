@@ -27,11 +27,20 @@ STD = (0.229, 0.224, 0.225)
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "alexnet": torchvision.models.alexnet,
+    "vgg16": torchvision.models.vgg16,
+    "resnet50": torchvision.models.resnet50,
+    "vit_b_16": torchvision.models.vit_b_16,
     "mobilenet_v2": torchvision.models.mobilenet_v2,
 }
 # The last (class) layer of each model: fine-tuning swaps it for a 2-way one, so its width is read from the
 # weights rather than assumed to be ImageNet's 1,000.
-HEADS = {"alexnet": "classifier.6", "mobilenet_v2": "classifier.1"}
+HEADS = {
+    "alexnet": "classifier.6",
+    "vgg16": "classifier.6",
+    "resnet50": "fc",
+    "vit_b_16": "heads.head",
+    "mobilenet_v2": "classifier.1",
+}
 
 
 # ---------------------------------------------------------------------------------------------- models
@@ -84,6 +93,28 @@ def _alexnet_layers(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
     return {"fc6": fc6, "fc7": fc7}
 
 
+def _vgg16_layers(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
+    # As AlexNet's, rectified; VGG's classifier is [Linear, ReLU, Dropout, Linear, ReLU, Dropout, Linear].
+    x = torch.flatten(model.avgpool(model.features(x)), 1)
+    fc6 = model.classifier[1](model.classifier[0](x))
+    fc7 = model.classifier[4](model.classifier[3](model.classifier[2](fc6)))
+    return {"fc6": fc6, "fc7": fc7}
+
+
+def _resnet50_layers(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
+    # Everything before the class layer, as torchvision's ResNet.forward runs it.
+    for stage in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool"):
+        x = getattr(model, stage)(x)
+    return {"pool": torch.flatten(x, 1)}
+
+
+def _vit_b_16_layers(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
+    # The class token after the encoder, what torchvision's VisionTransformer.forward hands to its head.
+    x = model._process_input(x)
+    x = torch.cat([model.class_token.expand(x.shape[0], -1, -1), x], dim=1)
+    return {"cls": model.encoder(x)[:, 0]}
+
+
 def _mobilenet_v2_layers(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
     # The classifier's input, pooled exactly as torchvision's MobileNetV2.forward pools it.
     return {"pool": torch.flatten(nn.functional.adaptive_avg_pool2d(model.features(x), 1), 1)}
@@ -91,6 +122,9 @@ def _mobilenet_v2_layers(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
 
 _LAYERS: dict[str, Callable[[nn.Module, Tensor], dict[str, Tensor]]] = {
     "alexnet": _alexnet_layers,
+    "vgg16": _vgg16_layers,
+    "resnet50": _resnet50_layers,
+    "vit_b_16": _vit_b_16_layers,
     "mobilenet_v2": _mobilenet_v2_layers,
 }
 

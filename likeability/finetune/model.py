@@ -28,21 +28,23 @@ def weights_config(config: FinetuneConfig) -> EmbedConfig:
     return EmbedConfig(backbone=config.backbone, weights=config.weights, weights_sha256=config.weights_sha256)
 
 
-def _head_path(backbone: str) -> tuple[str, int]:
-    container, _, index = HEADS[backbone].rpartition(".")
-    return container, int(index)
-
-
 def head(model: nn.Module, backbone: str) -> nn.Linear:
-    container, index = _head_path(backbone)
-    return getattr(model, container)[index]
+    return model.get_submodule(HEADS[backbone])
 
 
 def two_way(backbone: str, model: nn.Module) -> nn.Module:
     """`model` with its class layer swapped for a fresh 2-way one (the study's new fc8)."""
-    container, index = _head_path(backbone)
-    getattr(model, container)[index] = nn.Linear(head(model, backbone).in_features, CLASSES)
+    parent, _, name = HEADS[backbone].rpartition(".")
+    setattr(model.get_submodule(parent), name, nn.Linear(head(model, backbone).in_features, CLASSES))
     return model
+
+
+def freeze_features(model: nn.Module, backbone: str) -> None:
+    """Caffe's frozen convolutions: the convolutional part when the model has one apart (AlexNet, VGG,
+    MobileNet's `features`), else everything but the new layer (ResNet, ViT)."""
+    body = model.features if isinstance(getattr(model, "features", None), nn.Module) else model
+    body.requires_grad_(False)
+    head(model, backbone).requires_grad_(True)
 
 
 def build_model(config: FinetuneConfig) -> nn.Module:
@@ -53,7 +55,7 @@ def build_model(config: FinetuneConfig) -> nn.Module:
         raise WeightsError(f"finetune.weights = {config.weights!r}: {err}") from err
     model = two_way(config.backbone, model)
     if config.freeze_features:
-        model.features.requires_grad_(False)
+        freeze_features(model, config.backbone)
     return model
 
 

@@ -26,10 +26,13 @@ def model_input(crops: Tensor, device: torch.device) -> Tensor:
     return batch.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else batch
 
 
-def train_mode(model: nn.Module, freeze_features: bool) -> None:
+def train_mode(model: nn.Module) -> None:
+    """Train mode, except for layers whose weights are frozen: their batch norms keep ImageNet's statistics."""
     model.train()
-    if freeze_features:
-        model.features.eval()  # frozen layers keep their ImageNet batch-norm statistics too
+    for module in model.modules():
+        weights = list(module.parameters(recurse=False))
+        if weights and not any(weight.requires_grad for weight in weights):
+            module.training = False  # this module only: eval() would reach a trainable child (ViT's root holds one)
 
 
 def train_step(network: nn.Module, optimizer: torch.optim.Optimizer, squares: Tensor, labels: Tensor,

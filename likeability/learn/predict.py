@@ -62,7 +62,7 @@ class PhotoScorer:
             return
         model = load_final_model(run, family)
         # The features the model was trained on: its own backbone and weights, whatever the config says now.
-        embedding = config.embed.model_copy(update={"backbone": model.backbone, "weights": model.weights})
+        embedding = config.embed.model_copy(update={"backbones": [model.backbone], "weights": model.weights})
         backbone = load_backbone(embedding, device_for(embedding))
         self._p_good = lambda pixels: model.p_good(embed(backbone, preprocess([pixels], mirror=False))[model.layer])
         mirrored = " with mirrors" if model.mirrored else ""

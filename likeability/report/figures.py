@@ -20,10 +20,11 @@ def beats_chance(row: dict) -> bool:
 def scored_models(run: RunFolder) -> list[tuple[str, dict]]:
     """(name, figures) of every model scored on the test split: the final classic models, then the fine-tuned
     network (from its stage summary), each with its intervals and chance level."""
-    models = [(f"{row['family']} ({row['layer']})", row) for row in run.table("final_models").read().to_pylist()]
+    finals = run.table("final_models").read().to_pylist()
+    models = [(f"{row['family']} ({row['backbone']} {row['layer']})", row) for row in finals]
     finetuned = run.done_summary("finetune")
     if finetuned and "test_ap_low" in finetuned:
-        models.append(("fine-tuned network", finetuned))
+        models.append((f"fine-tuned {finetuned['backbone']}", finetuned))
     return models
 
 
@@ -32,5 +33,5 @@ def figure_lines(run: RunFolder) -> list[str]:
     for name, row in scored_models(run):
         figures = ", ".join(f"{label} {with_interval(row, figure)}" for figure, label in FIGURES)
         verdict = "above chance" if beats_chance(row) else "not above chance"
-        lines.append(f"  {name:<26} {figures}; AP chance {row['chance_ap']:.3f}: {verdict}")
+        lines.append(f"  {name:<32} {figures}; AP chance {row['chance_ap']:.3f}: {verdict}")
     return ["test figures (95% intervals over test users):", *lines] if lines else []

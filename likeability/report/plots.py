@@ -52,14 +52,14 @@ def label_balance_chart(balance: dict[str, tuple[int, int]]) -> bytes:
     return _png(figure)
 
 
-def ap_vs_c_chart(rows: list[dict], layer: str) -> bytes:
+def ap_vs_c_chart(rows: list[dict], backbone: str, layer: str) -> bytes:
     """Cross-validated average precision of LinearSVC against C, with and without mirror copies."""
     figure, axes = plt.subplots(figsize=(6, 3.6))
     for mirrored in (False, True):
         points = sorted(
             (json.loads(r["params"])["C"], r["mean_ap"], r["std_ap"])
             for r in rows
-            if r["family"] == "linear_svc" and r["layer"] == layer and r["mirrored"] == mirrored
+            if (r["family"], r["backbone"], r["layer"], r["mirrored"]) == ("linear_svc", backbone, layer, mirrored)
         )
         if points:
             c, ap, std = (np.array(v) for v in zip(*points, strict=True))
@@ -67,16 +67,16 @@ def ap_vs_c_chart(rows: list[dict], layer: str) -> bytes:
     axes.set_xscale("log")
     axes.set_xlabel("C")
     axes.set_ylabel("CV average precision")
-    axes.set_title(f"LinearSVC on {layer}")
+    axes.set_title(f"LinearSVC on {backbone} {layer}")
     axes.legend()
     return _png(figure)
 
 
-def sgd_heatmap(rows: list[dict], layer: str) -> bytes:
+def sgd_heatmap(rows: list[dict], backbone: str, layer: str) -> bytes:
     """Cross-validated AP of the SGD-SVM over regulariser x step size (the better of with/without mirrors)."""
     best: dict[tuple[float, float], float] = {}
     for r in rows:
-        if r["family"] == "sgd_svm" and r["layer"] == layer:
+        if (r["family"], r["backbone"], r["layer"]) == ("sgd_svm", backbone, layer):
             params = json.loads(r["params"])
             key = (params["alpha"], params["eta0"])
             best[key] = max(best.get(key, -1.0), r["mean_ap"])
@@ -94,7 +94,7 @@ def sgd_heatmap(rows: list[dict], layer: str) -> bytes:
             if not np.isnan(grid[i, j]):
                 axes.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", color="white", fontsize=8)
     figure.colorbar(image, ax=axes, label="CV average precision")
-    axes.set_title(f"SGD-SVM on {layer}")
+    axes.set_title(f"SGD-SVM on {backbone} {layer}")
     return _png(figure)
 
 

@@ -57,19 +57,19 @@ def labels(page: Page, run: RunFolder) -> None:
 
 def results(page: Page, run_results: RunResults) -> None:
     sweeps = run_results.sweeps
-    finals = {(r["family"], r["layer"], r["mirrored"]): r for r in run_results.finals}
+    finals = {(r["family"], r["backbone"], r["layer"], r["mirrored"]): r for r in run_results.finals}
     if not sweeps:
         page.section("Results", "<p class=missing>The sweeps stage has not run.</p>")
         return
     best: dict[tuple, dict] = {}
     for row in sweeps:
-        key = (row["family"], row["layer"], row["mirrored"])
+        key = (row["family"], row["backbone"], row["layer"], row["mirrored"])
         if key not in best or row["mean_ap"] > best[key]["mean_ap"]:
             best[key] = row
     lines = [_classic_row(key, best[key], finals.get(key)) for key in sorted(best)]
     lines += _finetuned_row(run_results.run)
     table = (
-        "<table><tr><th>model</th><th>layer</th><th>mirrors</th><th>best parameters</th><th>CV accuracy</th>"
+        "<table><tr><th>model</th><th>backbone</th><th>layer</th><th>mirrors</th><th>best parameters</th><th>CV accuracy</th>"
         "<th>CV AP</th><th>test accuracy</th><th>test AP</th><th>AP by chance</th><th>ROC AUC</th></tr>"
         + "".join(lines) + "</table>"
     )
@@ -96,7 +96,7 @@ def _test_cells(row: dict) -> str:
 def _classic_row(key: tuple, best: dict, final: dict | None) -> str:
     test = _test_cells(final) if final else "<td colspan=4>not refitted</td>"
     return (
-        f"<tr><td>{key[0]}</td><td>{key[1]}</td><td>{'yes' if key[2] else 'no'}</td>"
+        f"<tr><td>{key[0]}</td><td>{key[1]}</td><td>{key[2]}</td><td>{'yes' if key[3] else 'no'}</td>"
         f"<td>{html.escape(best['params'])}</td><td class=n>{best['mean_accuracy']:.3f}</td>"
         f"<td class=n>{best['mean_ap']:.3f}</td>{test}</tr>"
     )
@@ -111,7 +111,7 @@ def _finetuned_row(run: RunFolder) -> list[str]:
         return []
     chosen = max(evaluated, key=lambda row: row["val_ap"])  # the first best, as the training loop keeps it
     return [
-        f"<tr><td>fine-tuned network</td><td>whole network</td><td>random flips</td>"
+        f"<tr><td>fine-tuned network</td><td>{summary['backbone']}</td><td>whole network</td><td>random flips</td>"
         f"<td>checkpoint of iteration {chosen['iteration']}, chosen by validation AP</td>"
         f"<td class=n>{chosen['val_accuracy']:.3f} (validation)</td>"
         f"<td class=n>{chosen['val_ap']:.3f} (validation)</td>{_test_cells(summary)}</tr>"
@@ -145,19 +145,22 @@ def curves(page: Page, run_results: RunResults) -> None:
     if not sweeps or not finals:
         return
     figures = []
-    for layer in sorted({r["layer"] for r in sweeps}):
-        figures.append(page.figure(f"ap_vs_c_{layer}.png", plots.ap_vs_c_chart(sweeps, layer), f"AP vs C, {layer}"))
-        figures.append(page.figure(f"sgd_{layer}.png", plots.sgd_heatmap(sweeps, layer), f"SGD grid, {layer}"))
+    for backbone, layer in sorted({(r["backbone"], r["layer"]) for r in sweeps}):
+        name = f"{backbone}_{layer}"
+        figures.append(page.figure(f"ap_vs_c_{name}.png", plots.ap_vs_c_chart(sweeps, backbone, layer),
+                                   f"AP vs C, {backbone} {layer}"))
+        figures.append(page.figure(f"sgd_{name}.png", plots.sgd_heatmap(sweeps, backbone, layer),
+                                   f"SGD grid, {backbone} {layer}"))
     roc = {}
     for final in finals:
-        model = load_final_model(run_results.run, final["family"])
+        model = load_final_model(run_results.run, final["family"], final["backbone"])
         test = run_results.test_originals(model.backbone, model.layer)
         scores = model.ranking_score(test.layers[model.layer])
         fpr, tpr, _ = roc_curve(test.label, scores)
-        roc[f"{model.family} ({model.layer})"] = (fpr, tpr, roc_auc_score(test.label, scores))
+        roc[f"{model.family} ({model.backbone} {model.layer})"] = (fpr, tpr, roc_auc_score(test.label, scores))
     figures.append(page.figure("roc.png", plots.roc_chart(roc), "ROC curves"))
     top = max(finals, key=lambda r: r["test_ap"])
-    title = f"{top['family']} on {top['layer']}, test split"
+    title = f"{top['family']} on {top['backbone']} {top['layer']}, test split"
     figures.append(page.figure("confusion.png", plots.confusion_chart(top["confusion"], title), "confusion matrix"))
     page.section("Curves", "<div class=grid>" + "".join(figures) + "</div>")
 

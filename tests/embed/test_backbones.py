@@ -7,10 +7,11 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from skimage import data
-from torchvision.models import AlexNet_Weights, MobileNet_V2_Weights
+from torchvision.models import MobileNet_V2_Weights
 
 from likeability.config import EmbedConfig
 from likeability.embed.backbones import (
+    HEADS,
     MEAN,
     STD,
     Backbone,
@@ -20,8 +21,9 @@ from likeability.embed.backbones import (
     normalize,
     preprocess,
 )
-from likeability.embed.weights import WeightsError
+from likeability.embed.weights import IMAGENET, WeightsError
 from likeability.images.crop_geometry import CROP, RESIZE, crop_box
+from likeability.schemas import BACKBONE_LAYERS
 
 MOBILENET_FILE = "mobilenet_v2-b0353104.pth"
 
@@ -72,6 +74,33 @@ def test_mobilenet_pool_is_the_classifier_input(mobilenet):
     torch.testing.assert_close(by_hand, logits, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("name", ["vgg16", "resnet50", "vit_b_16"])
+def test_the_better_bases_give_their_layers_and_load_their_own_weights_file(name, tmp_path):
+    """Random weights (no ImageNet file ships offline for these): the layers' shapes, the last layer fed by the
+    pooled one, and a weights file that loads back to the same features."""
+    torch.manual_seed(0)
+    model = build_torchvision_model(name)
+    path = tmp_path / f"{name}.pth"
+    torch.save(model.state_dict(), path)
+    backbone = load_backbone(EmbedConfig(backbones=[name], weights=str(path)))
+    x = normalize(preprocess([photo(11), photo(12, 480, 360)], mirror=False))
+    with torch.inference_mode():
+        out = backbone(x)
+        logits = backbone.model(x)
+    assert {layer: tuple(v.shape) for layer, v in out.items()} == {
+        layer: (2, width) for layer, width in BACKBONE_LAYERS[name].items()
+    }
+    last = backbone.model.get_submodule(HEADS[name])
+    feeding = out["fc7"] if name == "vgg16" else out[next(iter(BACKBONE_LAYERS[name]))]
+    with torch.inference_mode():
+        by_hand = feeding @ last.weight.T + last.bias
+    torch.testing.assert_close(by_hand, logits, rtol=1e-4, atol=1e-4)
+    fresh = Backbone(name, build_torchvision_model(name, torch.load(path, weights_only=True))).eval()
+    with torch.inference_mode():
+        for layer, values in fresh(x).items():
+            torch.testing.assert_close(values, out[layer])
+
+
 def test_embed_returns_float32_numpy_per_layer(mobilenet):
     out = embed(mobilenet, preprocess([photo(6)], mirror=True))
     assert list(out) == ["pool"]
@@ -112,7 +141,7 @@ def test_preprocess_shapes_dtype_layout_and_mirror_order():
 
 
 def test_preprocess_matches_torchvisions_imagenet_recipe():
-    for weights in (AlexNet_Weights.IMAGENET1K_V1, MobileNet_V2_Weights.IMAGENET1K_V1):
+    for weights in IMAGENET.values():  # every backbone's file expects the crop they all get
         recipe = weights.transforms()
         assert (recipe.resize_size, recipe.crop_size) == ([RESIZE], [CROP])
         assert tuple(recipe.mean) == MEAN and tuple(recipe.std) == STD

@@ -48,7 +48,7 @@ def test_features_of_each_photo_and_its_mirror_and_a_resume_that_finishes_the_re
     done_first = set(first.column("media_id").to_pylist())
 
     summary = run_embed(CONFIG, run, Runtime("x", lambda: []))
-    assert summary["photos"] == PHOTOS - len(done_first)
+    assert summary["photos"] == {"mobilenet_v2": PHOTOS - len(done_first)}
     table = run.table("embeddings_mobilenet_v2").read()
     rows = list(zip(table.column("media_id").to_pylist(), table.column("mirrored").to_pylist()))
     assert sorted(rows) == sorted((f"m{i}", m) for i in range(PHOTOS) for m in (False, True))  # exactly once
@@ -68,3 +68,14 @@ def test_labelled_photo_without_a_stored_image_is_reported(tmp_path):
     run.table("images").delete_part("b")
     with pytest.raises(ValueError, match="8 labelled photos have no stored image .* run curate again"):
         plan(run, "mobilenet_v2")
+
+
+def test_several_backbones_each_fill_their_own_table(ray_cluster, tmp_path):
+    """The Ray path of a better base (ResNet-50, random weights: none ship offline) beside MobileNetV2."""
+    run, _ = stored_run(tmp_path)
+    config = Config(embed=EmbedConfig(backbones=["mobilenet_v2", "resnet50"], weights="random", batch_size=6))
+    summary = run_embed(config, run, Runtime("x", lambda: []))
+    assert summary["photos"] == {"mobilenet_v2": PHOTOS, "resnet50": PHOTOS}
+    assert summary["rows"] == {"mobilenet_v2": 2 * PHOTOS, "resnet50": 2 * PHOTOS}
+    pool = run.table("embeddings_resnet50").read(["pool"]).column("pool")
+    assert pool.type.list_size == 2048 and pool.null_count == 0

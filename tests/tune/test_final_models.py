@@ -28,7 +28,7 @@ def fitted(tmp_path_factory):
     data = load_labelled_features(run, BACKBONE, ["pool"])
     train, test = data.training(), data.test_originals()
     folds = grouped_folds(train, count=3, group_by="user", seed=0)
-    fit_final_models(CONFIG, run, train, test, folds, BEST)
+    fit_final_models(CONFIG, run, BACKBONE, train, test, folds, BEST)
     return run, test
 
 
@@ -41,7 +41,7 @@ def test_each_family_is_refitted_saved_and_scored_once_on_the_test_originals(fit
     assert (model.backbone, model.layer, model.weights) == (BACKBONE, "pool", "imagenet")
     assert (model.mirrored, model.params) == (trial["mirrored"], trial["params"])
     assert (row["mirrored"], json.loads(row["params"]), row["model_path"]) == (
-        trial["mirrored"], trial["params"], f"models/{family}.pkl"
+        trial["mirrored"], trial["params"], f"models/{BACKBONE}/{family}.pkl"
     )
     assert model.metrics == {key: row[key] for key in model.metrics} and model.metrics["cv_ap"] == trial["mean_ap"]
 
@@ -81,7 +81,8 @@ def test_p_good_refuses_features_of_another_width(fitted):
 def test_loading_names_what_is_missing(fitted, tmp_path):
     with pytest.raises(MissingInputError, match="no final models .* run the sweeps stage first"):
         load_final_model(RunFolder(str(tmp_path)))
-    with pytest.raises(KeyError, match=r"no final svm model .* it has \['linear_svc', 'random_forest', 'sgd_svm'\]"):
+    with pytest.raises(KeyError, match=r"no final svm model .* it has \['linear_svc \(mobilenet_v2\)', 'random_forest "
+                                       r"\(mobilenet_v2\)', 'sgd_svm \(mobilenet_v2\)'\]"):
         load_final_model(fitted[0], "svm")
 
 
@@ -92,7 +93,7 @@ def test_the_ranking_survives_where_platt_scaling_flattens_every_probability(tmp
     write_run(run, planted_features(users=12, photos_per_user=4, widths={"pool": 1280}, strength=0.0), BACKBONE)
     data = load_labelled_features(run, BACKBONE, ["pool"])
     train, test = data.training(), data.test_originals()
-    fit_final_models(CONFIG, run, train, test, grouped_folds(train, count=3, group_by="user", seed=0),
+    fit_final_models(CONFIG, run, BACKBONE, train, test, grouped_folds(train, count=3, group_by="user", seed=0),
                      {"linear_svc": BEST["linear_svc"]})
     model = load_final_model(run, "linear_svc")
     p_good, margins = model.p_good(test.layers["pool"]), model.ranking_score(test.layers["pool"])

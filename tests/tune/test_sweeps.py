@@ -111,7 +111,8 @@ def test_sweep_stage_scores_every_grid_point_and_keeps_the_best_of_each_family(r
     assert [(r["family"], r["layer"], r["mirrored"], json.loads(r["params"])) for r in results] == [
         (p["family"], p["layer"], p["mirrored"], p["params"]) for p in points
     ]
-    best = json.loads(run.read_text("sweeps/best.json"))
+    assert {r["backbone"] for r in results} == {BACKBONE}
+    best = json.loads(run.read_text("sweeps/best.json"))[BACKBONE]
     for family in ("linear_svc", "sgd_svm", "random_forest"):
         assert best[family]["mean_ap"] == max(r["mean_ap"] for r in results if r["family"] == family)
     # Half the photos are good, so chance AP is about 0.5; the planted signal is far above it.
@@ -130,3 +131,26 @@ def test_sweep_stage_scores_every_grid_point_and_keeps_the_best_of_each_family(r
     assert sum(finals[model.family]["confusion"]) == len(test) == 60
     p_good = model.p_good(test.layers["pool"])
     assert p_good.shape == (60,) and ((0 <= p_good) & (p_good <= 1)).all()
+
+
+def test_each_backbone_gets_its_sweep_and_final_models_and_the_best_is_loaded_across_them(ray_cluster, tmp_path):
+    run = RunFolder(str(tmp_path))
+    strong = planted_features(users=40, photos_per_user=6, widths={"pool": 2048}, strength=0.9)
+    weak = planted_features(users=40, photos_per_user=6, widths={"pool": 1280}, strength=0.05)
+    write_run(run, strong, "resnet50")
+    run.table("embeddings_mobilenet_v2").write_part("synthetic", run.table("embeddings_mobilenet_v2").conform(
+        [{"media_id": m, "mirrored": bool(f), "pool": v.tolist()}
+         for m, f, v in zip(weak.media_id, weak.mirrored, weak.layers["pool"], strict=True)]
+    ))
+    config = CONFIG.model_copy(update={"embed": EmbedConfig(backbones=["mobilenet_v2", "resnet50"])})
+    summary = run_sweeps(config, run, None)
+
+    results = run.table("sweep_results").read().to_pylist()
+    assert Counter(r["backbone"] for r in results) == {"mobilenet_v2": 8, "resnet50": 8} and summary["trials"] == 16
+    finals = run.table("final_models").read().to_pylist()
+    assert sorted((r["backbone"], r["family"]) for r in finals) == sorted(
+        (b, f) for b in ("mobilenet_v2", "resnet50") for f in ("linear_svc", "random_forest", "sgd_svm")
+    )
+    assert load_final_model(run).backbone == "resnet50"  # the planted signal is in its features
+    assert load_final_model(run, "linear_svc", "mobilenet_v2").backbone == "mobilenet_v2"
+    assert set(json.loads(run.read_text("sweeps/best.json"))) == {"mobilenet_v2", "resnet50"}
