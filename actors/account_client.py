@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -26,7 +27,7 @@ MEDIA_FIELDS = (
 
 
 class TokenRetired(Exception):
-    """The token is expired or invalid (code 190): no call with it can succeed any more."""
+    """The token is expired or invalid (code 190): no call with it can succeed any more, so none is made."""
 
 
 class PermanentError(Exception):
@@ -43,7 +44,7 @@ class TransientError(Exception):
 
 
 class Throttled(Exception):
-    """The token is over its limit; the pacer now holds calls back until the server says access returns."""
+    """The token is over its limit; the pacer now holds calls back until access returns, then probes."""
 
 
 @dataclass
@@ -84,7 +85,9 @@ class AccountClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._redact = Redactor([token])
+        self._answer_heard = asyncio.Event()
         self.counts = CallCounts()
+        self.retired = False
 
     async def fetch_account(self, username: str) -> AccountResult:
         """The account's counts and its media, page after page until the last or max_posts_per_user.
@@ -121,18 +124,13 @@ class AccountClient:
         return AccountResult(username, "ok", user=user, posts=list(posts.values())[:limit])
 
     async def _call(self, params: dict[str, str]) -> dict:
-        """One API call, paced; retried on throttling (after the block) and transient failures (with backoff)."""
+        """One API call: retried after a throttle (once the pacer lets a call out again) and after transient
+        failures (with backoff)."""
         failures = 0
         while True:
-            while (wait := self._pacer.delay(self._clock())) > 0:
-                await self._sleep(wait)
-            self._pacer.record_call(self._clock())
-            self.counts.calls += 1
             try:
-                return await self._request(params)
+                return await self._attempt(params)
             except Throttled:
-                # Not a failure of this request: the pacer's block decides when to try again, for as long as
-                # the server keeps the token blocked.
                 continue
             except TransientError as err:
                 failures += 1
@@ -141,46 +139,86 @@ class AccountClient:
                 self.counts.retries += 1
                 await self._sleep(self._backoff(failures))
 
-    async def _request(self, params: dict[str, str]) -> dict:
+    async def _attempt(self, params: dict[str, str]) -> dict:
+        """One request, sent when the pacer allows; what its answer says of the token reaches the pacer before
+        this coroutine yields again, so no other call can start on outdated news."""
+        await self._wait_for_turn()
+        self._pacer.record_call(self._clock())
+        self.counts.calls += 1
+        try:
+            status, headers, raw = await self._get(params)
+        except BaseException:  # whatever happened, this call is no longer in flight
+            self._answered(failed=True)
+            raise
+        usage, regain = graph_api.read_usage(headers)
+        retry_after = graph_api.retry_after_seconds(headers.get("Retry-After"))
+        try:
+            body = self._body(status, raw)
+        except Throttled:
+            self.counts.throttled += 1
+            self._answered(refused=True, usage=usage, regain=regain, retry_after=retry_after)
+            raise
+        except TokenRetired:
+            self.retired = True
+            self._answered(failed=True)
+            raise
+        except (TransientError, PermanentError):
+            self._answered(failed=True, usage=usage, regain=regain)
+            raise
+        self._answered(usage=usage, regain=regain)
+        return body
+
+    async def _wait_for_turn(self) -> None:
+        while True:
+            if self.retired:
+                raise TokenRetired("access token was rejected by an earlier answer")
+            wait = self._pacer.delay(self._clock())
+            if wait == 0:
+                return
+            if math.isinf(wait):
+                await self._answer_heard.wait()  # every call slot is taken until an answer comes back
+            else:
+                await self._sleep(wait)
+
+    def _answered(self, refused: bool = False, failed: bool = False, usage: float = 0.0, regain: float = 0.0,
+                  retry_after: float | None = None) -> None:
+        self._pacer.record_answer(self._clock(), refused, failed, usage, regain, retry_after)
+        # A fresh event per answer: every call waiting for a slot wakes once and asks the pacer again.
+        self._answer_heard.set()
+        self._answer_heard = asyncio.Event()
+
+    async def _get(self, params: dict[str, str]) -> tuple[int, Mapping[str, str], bytes]:
         timeout = aiohttp.ClientTimeout(total=self._config.request_timeout_seconds)
         try:
             async with self._session.get(
                 self._url, params={**params, "access_token": self._token}, timeout=timeout
             ) as response:
-                usage, regain = graph_api.read_usage(response.headers)
-                retry_after = graph_api.retry_after_seconds(response.headers.get("Retry-After"))
-                # Retry-After counts seconds, the usage header's regain estimate whole minutes: the finer one wins.
-                self._pacer.observe(usage, regain if retry_after is None else 0.0, self._clock())
-                raw = await response.read()
-                status = response.status
+                return response.status, response.headers, await response.read()
         except (aiohttp.ClientError, asyncio.TimeoutError) as err:
             # aiohttp's messages can hold the request URL, and with it the token
             raise TransientError(self._redact(f"{type(err).__name__}: {err}")) from None
+
+    def _body(self, status: int, raw: bytes) -> dict:
+        """The answer's JSON object, or the exception its error calls for."""
         try:
             body = json.loads(raw)
         except ValueError:
             raise TransientError(f"HTTP {status} with a body that is not JSON ({len(raw)} bytes)") from None
         if not isinstance(body, dict):
             raise TransientError(f"HTTP {status} with a JSON body that is not an object")
-        if "error" not in body:
-            if status >= 400:
-                raise TransientError(f"HTTP {status} without an error body")
-            return body
-        return self._raise_for(body["error"], status, retry_after)
+        if "error" in body:
+            self._raise_for(body["error"], status)
+        if status == 429:
+            raise Throttled("HTTP 429")
+        if status >= 400:
+            raise TransientError(f"HTTP {status} without an error body")
+        return body
 
-    def _raise_for(self, error: dict, status: int, retry_after: float | None) -> dict:
+    def _raise_for(self, error: dict, status: int) -> None:
         code = int(error.get("code", 0))
         message = self._redact(str(error.get("message", "")))
         kind = graph_api.classify_error(code)
         if kind == "throttle" or status == 429:
-            self.counts.throttled += 1
-            now = self._clock()
-            if retry_after is not None:
-                self._pacer.block(now, retry_after)
-            elif self._pacer.blocked_until <= now:
-                # No Retry-After and no regain estimate in the usage headers (observe() applies that one):
-                # wait a whole window, the longest a sliding window can stay full.
-                self._pacer.block(now, self._config.window_seconds)
             raise Throttled(f"code {code}")
         if kind == "token":
             raise TokenRetired(f"access token rejected (code {code}, subcode {error.get('error_subcode')})")

@@ -10,6 +10,7 @@ committed units and no post is written twice.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,12 +22,14 @@ from ray.exceptions import ActorDiedError, RayActorError
 from likeability.actors.account_client import AccountResult
 from likeability.actors.token_actor import TokenActor
 from likeability.collect.post_rules import drop_reason
+from likeability.collect.token_ledger import TokenLedger, TokenRecord
 from likeability.collect.tokens import Redactor
 from likeability.config import CollectConfig
 from likeability.progress import Progress
 from likeability.run import RunFolder
 
 UNIT_TABLES = ("posts", "dropped_posts", "failed_users")  # written before "users", which commits the unit
+STATE_POLL_SECONDS = 0.25  # how often the token actors are asked for their state (progress line, ledger)
 
 
 class CollectionError(RuntimeError):
@@ -96,14 +99,16 @@ def collect_accounts(
     units = plan_units(run, list(dict.fromkeys(usernames)), config.usernames_per_part)
     unit_of = {name: unit for unit in units for name in unit.usernames}
     queue = deque(unit_of)
+    ledger = TokenLedger(run)
+    retired_before = [Redactor.label(i) for i, token in enumerate(tokens) if ledger.get(token).retired]
     actors = [
-        TokenActor.remote(Redactor.label(i), token, base_url, config)
+        TokenActor.remote(Redactor.label(i), token, base_url, config, run.location)
         for i, token in enumerate(tokens)
     ]
-    usable = set(range(len(actors)))
+    usable = {i for i, token in enumerate(tokens) if not ledger.get(token).retired}
     in_flight: dict[ray.ObjectRef, tuple[int, str]] = {}
     progress = Progress("collect", len(queue), "accounts", echo)
-    done = 0
+    done, next_poll = 0, 0.0
     try:
         while queue or in_flight:
             # Work stealing: an actor gets a new account only when it has room, so a slow or blocked token
@@ -114,7 +119,10 @@ def collect_accounts(
                     name = queue.popleft()
                     in_flight[actors[index].fetch_account.remote(name)] = (index, name)
             if not in_flight:
-                raise CollectionError(f"every token is retired or dead; {len(queue)} accounts left for a re-run")
+                earlier = f" ({', '.join(retired_before)} by an earlier run: replace them)" if retired_before else ""
+                raise CollectionError(
+                    f"every token is retired or dead{earlier}; {len(queue)} accounts left for a re-run"
+                )
             ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
             for ref in ready:
                 index, name = in_flight.pop(ref)
@@ -136,8 +144,14 @@ def collect_accounts(
                 if unit.complete:
                     commit_unit(run, unit, config, now)
                 done += 1
-            progress.show(done, progress_detail(_states(actors)))
+            if time.monotonic() >= next_poll:
+                # Not per account: with many tokens, asking every actor after each account would load the driver.
+                next_poll = time.monotonic() + STATE_POLL_SECONDS
+                states = _states(actors)
+                _remember(ledger, tokens, states)
+                progress.show(done, progress_detail(states))
         states = _states(actors)
+        _remember(ledger, tokens, states)
         progress.show(done, progress_detail(states), final=True)
     except CollectionError as err:
         raise CollectionError(redact(str(err))) from None
@@ -152,11 +166,20 @@ def collect_accounts(
     }
 
 
+def _remember(ledger: TokenLedger, tokens: list[str], states: list[dict]) -> None:
+    """Keep what the actors learnt (retired, blocked until) for a restarted actor or run."""
+    ledger.update({
+        token: TokenRecord(state["retired"], state["blocked_until"])
+        for token, state in zip(tokens, states, strict=True)
+        if state["state"] != "down"
+    })
+
+
 def _states(actors: list) -> list[dict]:
     states = []
-    for index, actor in enumerate(actors):
+    for index, ref in enumerate([actor.state.remote() for actor in actors]):  # asked all at once
         try:
-            states.append(ray.get(actor.state.remote(), timeout=10))
+            states.append(ray.get(ref, timeout=10))
         except (RayActorError, ray.exceptions.GetTimeoutError):
             states.append({"label": Redactor.label(index), "state": "down", "calls": 0, "throttled": 0, "retries": 0})
     return states

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 
 import aiohttp
@@ -10,7 +11,9 @@ import ray
 
 from likeability.actors.account_client import AccountClient, AccountResult, TokenRetired
 from likeability.actors.pacer import TokenPacer
+from likeability.collect.token_ledger import TokenLedger
 from likeability.config import CollectConfig
+from likeability.run import RunFolder
 
 
 @ray.remote(num_cpus=0, max_restarts=3, max_task_retries=0)
@@ -22,17 +25,27 @@ class TokenActor:
     retried by Ray (max_task_retries=0) but handed back to the collector, which queues them again.
     """
 
-    def __init__(self, label: str, token: str, base_url: str, config: CollectConfig):
+    def __init__(self, label: str, token: str, base_url: str, config: CollectConfig, run_location: str):
         self._label = label
         self._token = token
         self._base_url = base_url
         self._config = config
+        # The pacer keeps monotonic time; the ledger and the driver want wall-clock time.
+        self._wall_offset = time.time() - time.monotonic()
         self._pacer = TokenPacer(
-            config.calls_per_window, config.window_seconds, slow_down_from=config.slow_down_from_usage
+            config.calls_per_window,
+            config.window_seconds,
+            max_in_flight=config.max_in_flight_per_token,
+            slow_down_from=config.slow_down_from_usage,
+            pause_at=config.pause_at_usage,
         )
         self._client: AccountClient | None = None
         self._gate: asyncio.Semaphore | None = None
-        self.retired = False
+        # What earlier runs, or this actor before a restart, learnt of the token.
+        known = TokenLedger(RunFolder(run_location)).get(token)
+        self.retired = known.retired
+        if known.blocked_until > time.time():
+            self._pacer.block(time.monotonic(), known.blocked_until - time.time())
 
     def __repr__(self) -> str:
         # Ray prefixes this actor's log lines with its repr: name the token by position only.
@@ -62,11 +75,13 @@ class TokenActor:
     def state(self) -> dict:
         """Counters and condition for the progress line; the token itself never leaves the actor."""
         counts = self._client.counts if self._client else None
-        now = time.monotonic()
-        condition = "retired" if self.retired else "blocked" if self._pacer.blocked_until > now else "ok"
+        blocked = self._pacer.blocked_until
+        condition = "retired" if self.retired else "blocked" if blocked > time.monotonic() else "ok"
         return {
             "label": self._label,
             "state": condition,
+            "retired": self.retired,
+            "blocked_until": math.ceil(blocked + self._wall_offset) if blocked else 0,  # wall clock, for the ledger
             "calls": counts.calls if counts else 0,
             "throttled": counts.throttled if counts else 0,
             "retries": counts.retries if counts else 0,

@@ -7,6 +7,12 @@ summed. A naive client runs in the
 same process for contrast: one token, one blocking request after another, no limiter, sleeping out each
 throttle error.
 
+Then a throttling world: four tokens whose real limits are half of what the client is told, each saying
+"throttled" its own way (HTTP 429 with Retry-After in seconds or as a date, code 17 with X-App-Usage only,
+code 80002 with a regain estimate in minutes), one of them dying mid-run, answers 20 ms late, some bodies cut
+off and 5xx answers in bursts. The simulator counts the calls made on a token after it had been told of a
+block or of its death, and calls made beside the probe after a block (goal for all three: 0).
+
     .venv/bin/python benchmarks/bench_collect.py [--tokens 1,2,4,8] [--calls 50] [--window 2] [--windows 6]
 """
 
@@ -27,7 +33,7 @@ from likeability.actors.account_client import MEDIA_FIELDS
 from likeability.actors.collector import collect_accounts
 from likeability.collect import graph_api
 from likeability.collect.tokens import mint_tokens
-from likeability.config import CollectConfig, SimulatorConfig
+from likeability.config import CollectConfig, FaultConfig, SimulatorConfig, TokenBehaviour
 from likeability.run import RunFolder
 from measure import PeakMemory, SimulatorProcess, emit
 
@@ -54,16 +60,25 @@ def simulator_config(accounts: int, calls: int, window: float) -> SimulatorConfi
     )
 
 
-def collector_run(tokens: int, calls: int, window: float, windows: int) -> dict:
-    # An account costs about 2.2 calls at this page size: enough accounts for `windows` + 2 full windows.
-    accounts = math.ceil(tokens * calls * (windows + 2) / 2)
+def collect_from(
+    world: SimulatorConfig, tokens: int, calls: int, window: float
+) -> tuple[dict, float, SimulatorProcess]:
+    """The real collector with `tokens` fresh tokens against `world`, served in its own process: the collector's
+    summary, its seconds, and the simulator (whose stats are read after it stopped)."""
     minted = mint_tokens(tokens)
-    simulator = SimulatorProcess(simulator_config(accounts, calls, window), minted)
+    simulator = SimulatorProcess(world, minted)
     collect = CollectConfig(calls_per_window=calls, window_seconds=window, page_size=PAGE_SIZE)
     with tempfile.TemporaryDirectory() as folder, simulator as (url, usernames):
         started = time.monotonic()
         summary = collect_accounts(RunFolder(folder), usernames, minted, url, collect, echo=lambda _: None)
         seconds = time.monotonic() - started
+    return summary, seconds, simulator
+
+
+def collector_run(tokens: int, calls: int, window: float, windows: int) -> dict:
+    # An account costs about 2.2 calls at this page size: enough accounts for `windows` + 2 full windows.
+    accounts = math.ceil(tokens * calls * (windows + 2) / 2)
+    summary, seconds, simulator = collect_from(simulator_config(accounts, calls, window), tokens, calls, window)
     rate = sum(steady_rate(times, calls) for times in simulator.call_times.values())
     ceiling = tokens * calls / window
     return {
@@ -75,6 +90,37 @@ def collector_run(tokens: int, calls: int, window: float, windows: int) -> dict:
         "ceiling_per_s": round(ceiling, 1),
         "ceiling_ratio": round(rate / ceiling, 3),
         "throttled": sum(simulator.stats["throttled"].values()),
+    }
+
+
+def throttling_world(accounts: int, calls: int, window: float) -> SimulatorConfig:
+    hidden = max(1, calls // 2)
+    styles = [
+        {"throttle_code": 4, "throttle_http_status": 429, "retry_after": "seconds"},
+        {"throttle_code": 4, "throttle_http_status": 429, "retry_after": "date"},
+        {"throttle_code": 17, "retry_after": "none"},
+        {"throttle_code": 80002, "retry_after": "none", "dies_after_calls": 3 * hidden},
+    ]
+    return simulator_config(accounts, calls, window).model_copy(update={
+        "latency_seconds": 0.02,
+        "token_behaviours": [TokenBehaviour(calls_per_window=hidden, **style) for style in styles],
+        "faults": FaultConfig(truncate_rate=0.02, burst_every_calls=50, burst_calls=3),
+    })
+
+
+def throttling_run(calls: int, window: float, windows: int) -> dict:
+    accounts = math.ceil(4 * calls / 2 * (windows + 2) / 2)
+    summary, seconds, simulator = collect_from(throttling_world(accounts, calls, window), 4, calls, window)
+    stats = simulator.stats
+    made = sum(stats["api_calls"].values())
+    return {
+        "accounts": summary["accounts_collected"],
+        "calls": made,
+        "seconds": round(seconds, 1),
+        "refused": sum(stats["throttled"].values()),
+        "retired_tokens": summary["retired_tokens"],
+        **{name: sum(stats[name].values()) for name in ("calls_while_throttled", "calls_beside_probe",
+                                                         "calls_after_death")},
     }
 
 
@@ -119,6 +165,7 @@ def main() -> None:
     with PeakMemory() as memory:
         naive = naive_run(args.calls, args.window, seconds=args.window * (args.windows + 1))
         rows = [collector_run(n, args.calls, args.window, args.windows) for n in token_counts]
+        throttling = throttling_run(args.calls, args.window, args.windows)
     ray.shutdown()
 
     print(f"naive baseline (1 token, sequential, no limiter): {naive['calls_per_s']} calls/s, "
@@ -128,6 +175,10 @@ def main() -> None:
     for row in rows:
         print(f"{row['tokens']:>6} {row['accounts']:>8} {row['calls']:>6} {row['seconds']:>7} "
               f"{row['calls_per_s']:>8} {row['ceiling_per_s']:>8} {row['ceiling_ratio']:>6} {row['throttled']:>9}")
+    print(f"throttling world: {throttling['accounts']} accounts, {throttling['calls']} calls in "
+          f"{throttling['seconds']} s, {throttling['refused']} refused (in flight when a block began), retired "
+          f"{throttling['retired_tokens']}; calls while throttled {throttling['calls_while_throttled']}, beside "
+          f"the probe {throttling['calls_beside_probe']}, after death {throttling['calls_after_death']}")
     print(f"peak memory (driver, raylet, workers): {memory.peak_mib} MiB")
 
     first, last = rows[0], rows[-1]
@@ -138,6 +189,9 @@ def main() -> None:
     headline["vs_naive_ratio"] = round(last["calls_per_s"] / naive["calls_per_s"], 2)
     headline["throttled"] = sum(row["throttled"] for row in rows)
     headline["naive_throttled"] = naive["throttled"]
+    headline["refused_share_throttling_world"] = round(throttling["refused"] / throttling["calls"], 3)
+    for name in ("calls_while_throttled", "calls_beside_probe", "calls_after_death"):
+        headline[name] = throttling[name]
     headline["peak_memory_mib"] = memory.peak_mib
     emit(headline)
 

@@ -17,6 +17,7 @@ import yaml
 from likeability import pipeline, session
 from likeability.collect.tokens import TokenError, mint_tokens, read_tokens
 from likeability.config import Config, ConfigError, dump_yaml, load
+from likeability.nothing_left import NothingLeftError
 from likeability.report.figures import figure_lines
 from likeability.report.funnel import funnel, funnel_lines
 from likeability.run import RunFolder, SchemaError, run_config
@@ -25,9 +26,11 @@ from likeability.simulator.server import SimulatorServer, serve_in_thread
 from likeability.tune.features import MissingInputError
 
 DEMO_CONFIG = "configs/demo.toml"
-# Mistakes in what the user gave (config, tokens, files, stage order): a message, exit 2, no traceback.
+# Mistakes in what the user gave (config, tokens, files, stage order) and data that leaves a stage nothing to
+# work on: a message, exit 2, no traceback.
 USER_ERRORS = (
     ConfigError, TokenError, SchemaError, pipeline.StageOrderError, MissingInputError, FileNotFoundError,
+    NothingLeftError,
 )
 
 

@@ -44,6 +44,25 @@ class FaultConfig(Section):
     slow_seconds: float = Field(2.0, ge=0)
     truncate_rate: float = Field(0.0, ge=0, le=1)
     wrong_content_type_rate: float = Field(0.0, ge=0, le=1)
+    burst_every_calls: int = Field(0, ge=0, description="every this many API calls a burst of 5xx answers; 0 = none")
+    burst_calls: int = Field(3, ge=1, description="API calls in each burst of 5xx answers")
+
+
+class TokenBehaviour(Section):
+    """How the simulator treats one of its tokens: its real limit, how it says "throttled", and when it dies."""
+
+    calls_per_window: int | None = Field(
+        None, ge=1, description="this token's real limit, not told to clients; None = simulator.calls_per_window"
+    )
+    throttle_code: Literal[4, 17, 80002] = Field(
+        17, description="4 (app) and 17 (user) answer with X-App-Usage at 100%; 80002 (business use case) also "
+        "states estimated_time_to_regain_access in X-Business-Use-Case-Usage"
+    )
+    throttle_http_status: int = Field(400, ge=400, le=599)
+    retry_after: Literal["seconds", "date", "none"] = Field("seconds", description="the Retry-After header's form")
+    dies_after_calls: int | None = Field(
+        None, ge=0, description="answers code 190 (expired) to every call after this many accepted ones"
+    )
 
 
 class SimulatorConfig(Section):
@@ -66,8 +85,14 @@ class SimulatorConfig(Section):
     page_size: int = Field(25, ge=1, le=100)
     calls_per_window: int = Field(200, ge=1)
     window_seconds: float = Field(3600.0, gt=0)
-    throttle_code: Literal[4, 17, 80002] = 17
-    throttle_http_status: int = Field(400, ge=400, le=599)
+    token_behaviours: list[TokenBehaviour] = Field(
+        [TokenBehaviour()], min_length=1, description="token i behaves as entry i modulo the list's length"
+    )
+    latency_seconds: float = Field(0.0, ge=0, description="every API answer is held this long, as a network would")
+    in_flight_grace_seconds: float = Field(
+        0.25, ge=0, description="calls arriving this soon after a refusal or a code 190 left before the client could "
+        "have read it: in flight, not counted against the client"
+    )
     tokens: TokenSource = TokenSource()
     minted_tokens: int = Field(4, ge=1, description="tokens the demo makes up when `tokens` names none")
     expired_tokens: TokenSource = TokenSource()
@@ -99,6 +124,9 @@ class CollectConfig(Section):
     calls_per_window: int = Field(200, ge=1, description="per token: the platform limit is 200 per hour")
     window_seconds: float = Field(3600.0, gt=0)
     slow_down_from_usage: float = Field(0.8, gt=0, le=1, description="reported usage where pacing stretches")
+    pause_at_usage: float = Field(
+        1.0, gt=0, le=1, description="reported usage where calls stop until one of ours has left the window"
+    )
     max_in_flight_per_token: int = Field(4, ge=1)
     max_connections_per_token: int = Field(4, ge=1)
     request_timeout_seconds: float = Field(30.0, gt=0)

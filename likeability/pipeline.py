@@ -13,6 +13,7 @@ from likeability.curate.stage import run_curate
 from likeability.embed.stage import run_embed
 from likeability.finetune.stage import run_finetune
 from likeability.learn.labels import run_labels
+from likeability.nothing_left import check_something_left
 from likeability.report.stage import run_report
 from likeability.run import RunFolder
 from likeability.runtime import Runtime
@@ -119,6 +120,7 @@ def run_stages(
         echo(f"{stage.name:<9} running: {stage.purpose}")
         started = time.monotonic()
         summary = stage.run(config, run, runtime)
+        check_something_left(stage.name, run)
         summary["seconds"] = round(time.monotonic() - started, 2)
         run.mark_done(stage.name, summary)
         details = "".join(f", {key}={_short(value)}" for key, value in summary.items() if key != "seconds")

@@ -21,7 +21,8 @@ RUNTIME = Runtime("http://127.0.0.1:9", lambda: [])
 
 
 class CountingStage:
-    """A real stage body: commits one part per unit of work, skipping units a previous attempt committed."""
+    """A real stage body: commits one part per unit of work, skipping units a previous attempt committed.
+    Its stages are named apart from the real ones, whose data the pipeline checks (test_nothing_left.py)."""
 
     def __init__(self, units: list[str], fail_after: int | None = None):
         self.units = units
@@ -57,23 +58,23 @@ def test_stages_are_in_pipeline_order():
 def test_finished_stage_is_not_run_again(tmp_path):
     run = RunFolder(str(tmp_path))
     body = CountingStage(["a", "b"])
-    stages = (Stage("collect", "test", ("users",), body),)
+    stages = (Stage("gather", "test", ("users",), body),)
     said: list[str] = []
     run_stages(Config(), run, RUNTIME, stages, said.append)
     run_stages(Config(), run, RUNTIME, stages, said.append)
     assert body.written == ["a", "b"]
-    assert said[-1] == "collect   done"
-    assert run.done_summary("collect")["users"] == 2
+    assert said[-1] == "gather    done"
+    assert run.done_summary("gather")["users"] == 2
 
 
 def test_interrupted_stage_resumes_without_redoing_committed_units(tmp_path):
     run = RunFolder(str(tmp_path))
-    crashing = (Stage("collect", "test", ("users",), CountingStage(["a", "b", "c"], fail_after=2)),)
+    crashing = (Stage("gather", "test", ("users",), CountingStage(["a", "b", "c"], fail_after=2)),)
     with pytest.raises(RuntimeError):
         run_stages(Config(), run, RUNTIME, crashing, lambda _: None)
     assert stage_state(crashing[0], run) == "partial"
     resumed = CountingStage(["a", "b", "c"])
-    run_stages(Config(), run, RUNTIME, (Stage("collect", "test", ("users",), resumed),), lambda _: None)
+    run_stages(Config(), run, RUNTIME, (Stage("gather", "test", ("users",), resumed),), lambda _: None)
     assert resumed.written == ["c"]
     assert run.table("users").num_rows() == 3
 
@@ -88,24 +89,24 @@ def test_unbuilt_stages_are_named_not_faked(tmp_path):
 
 def test_status_lists_every_stage_with_row_counts(tmp_path):
     run = RunFolder(str(tmp_path))
-    stages = (Stage("collect", "test", ("users", "posts"), CountingStage(["a"])), Stage("report", "not yet"))
+    stages = (Stage("gather", "test", ("users", "posts"), CountingStage(["a"])), Stage("report", "not yet"))
     assert status_lines(run, stages)[1:] == [
-        "  collect   not started    users=0, posts=0",
+        "  gather    not started    users=0, posts=0",
         "  report    not built yet",
     ]
     run_stages(Config(), run, RUNTIME, stages, lambda _: None)
-    assert status_lines(run, stages)[1] == "  collect   done           users=1, posts=0"
+    assert status_lines(run, stages)[1] == "  gather    done           users=1, posts=0"
 
 
 def test_a_stage_runs_only_after_the_built_stages_before_it(tmp_path):
     run = RunFolder(str(tmp_path))
     stages = (
-        Stage("collect", "test", ("users",), CountingStage(["a"])),
+        Stage("gather", "test", ("users",), CountingStage(["a"])),
         Stage("filter", "not built"),
         Stage("labels", "test", ("posts",), CountingStage([])),
     )
     check_ready(stages[0], run, stages)
-    with pytest.raises(StageOrderError, match="stage labels reads what collect writes, and collect is not started"):
+    with pytest.raises(StageOrderError, match="stage labels reads what gather writes, and gather is not started"):
         check_ready(stages[2], run, stages)
     run_stages(Config(), run, RUNTIME, stages[:1], lambda _: None)
     check_ready(stages[2], run, stages)  # the unbuilt stage between them does not block it

@@ -36,6 +36,10 @@ class SlidingWindow:
             return 0.0
         return self._times[excess - 1] + self.window - now
 
+    def until_oldest_leaves(self, now: float) -> float:
+        """Seconds from `now` until the oldest event inside the window drops out of it; 0 when it is empty."""
+        return self._times[0] + self.window - now if self.count(now) else 0.0
+
     def usage(self, now: float) -> float:
         """Fraction of the limit used, as the Graph API's usage headers report it (1.0 = throttled)."""
         return self.count(now) / self.limit

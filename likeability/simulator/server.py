@@ -3,9 +3,11 @@ synthetic World, with the live API's shapes, paging, usage headers, throttling a
 
 Choices where the documentation is silent (see graph_api.py for the codes):
 - Any numeric `{ig-user-id}` is accepted as the caller's own professional account.
-- Throttle answers always carry `Retry-After` (whole seconds, rounded up), whatever their HTTP status,
-  because `estimated_time_to_regain_access` counts whole minutes and short test windows would read 0; that
-  field is rounded up too, so it is above 0 exactly while a token is blocked.
+- Each token throttles in its own style (`simulator.token_behaviours`): a real limit clients are not told,
+  code 4 or 17 (X-App-Usage at 100%) or 80002 (X-Business-Use-Case-Usage with
+  `estimated_time_to_regain_access` in whole minutes, rounded up so it is above 0 exactly while blocked), and
+  `Retry-After` in seconds (rounded up), as an HTTP date, or absent. A token may die (code 190) mid-run.
+  Calls a client made after it had been told of a block or a death are counted (token_watch.py).
 - Every call with a valid token counts against its window, also calls made while throttled, so hammering a
   blocked token keeps it blocked. Calls with missing, invalid or expired tokens count nowhere.
 - Every post's `media_url` (a video's too, as its still frame) points at `/media/{id}.jpg` on this server;
@@ -31,6 +33,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -40,8 +43,9 @@ from pydantic import ValidationError
 from likeability.collect import graph_api
 from likeability.collect.ratelimit import SlidingWindow
 from likeability.collect.tokens import Redactor, read_tokens
-from likeability.config import FaultConfig, SimulatorConfig
+from likeability.config import FaultConfig, SimulatorConfig, TokenBehaviour
 from likeability.simulator.images import render_photo
+from likeability.simulator.token_watch import TokenWatch
 from likeability.simulator.world import Account, Post, World
 
 log = logging.getLogger(__name__)
@@ -114,7 +118,7 @@ class SimulatorStats:
             "throttled": {label: self.throttled[label] for label in labels},
             "rejected_token_calls": self.rejected_token_calls,
             "image_requests": self.image_requests,
-            "faults": {name: self.faults[name] for name in ("slow", *FAULT_KINDS)},
+            "faults": {name: self.faults[name] for name in ("slow", "burst", *FAULT_KINDS)},
         }
 
 
@@ -126,6 +130,7 @@ class Answer:
     body: bytes
     content_type: str
     headers: dict[str, str]
+    notifies: TokenWatch | None = None  # the token told by this refusal or death notice, if delivered intact
 
 
 class SimulatorServer:
@@ -150,7 +155,8 @@ class SimulatorServer:
         self._expired = set(expired)
         self._labels = [Redactor.label(i) for i in range(len(tokens))]
         self._redact = Redactor(tokens + expired)
-        self._windows = [SlidingWindow(config.calls_per_window, config.window_seconds) for _ in tokens]
+        self.watches = [self._watch(i) for i in range(len(tokens))]
+        self._api_calls = 0
         self._hashtags_by_user: dict[str, dict[str, float]] = {}
         self._hashtag_names: dict[int, str] = {}
         # A copy, so switching faults at run time leaves the caller's config as it was.
@@ -161,7 +167,17 @@ class SimulatorServer:
         self._runner: web.AppRunner | None = None
 
     def stats_json(self) -> dict[str, Any]:
-        return self.stats.as_json(self._labels)
+        stats = self.stats.as_json(self._labels)
+        for label, watch in zip(self._labels, self.watches, strict=True):
+            for name, count in watch.counts().items():
+                stats.setdefault(name, {})[label] = count
+        return stats
+
+    def _watch(self, index: int) -> TokenWatch:
+        config = self.config
+        behaviour = config.token_behaviours[index % len(config.token_behaviours)]
+        window = SlidingWindow(behaviour.calls_per_window or config.calls_per_window, config.window_seconds)
+        return TokenWatch(behaviour, window, config.latency_seconds, config.in_flight_grace_seconds)
 
     async def start(self) -> str:
         """Bind and serve; returns the base URL (with the real port when config.port is 0)."""
@@ -227,8 +243,20 @@ class SimulatorServer:
         return await self._deliver(request, answer, fault)
 
     async def _graph(self, request: web.Request) -> web.StreamResponse:
-        fault = await self._draw_fault()
-        return await self._deliver(request, self._answer_graph(request, fault == "server_error"), fault)
+        self._api_calls += 1
+        every = self.faults.burst_every_calls
+        # The last burst_calls calls of every period of burst_every_calls: 5xx in a row, as an outage gives.
+        if every and (self._api_calls - 1) % every >= every - self.faults.burst_calls:
+            self.stats.faults["burst"] += 1
+            fault: FaultKind | None = "server_error"
+        else:
+            fault = await self._draw_fault()
+        answer = self._answer_graph(request, fault == "server_error")
+        if self.config.latency_seconds:
+            await asyncio.sleep(self.config.latency_seconds)
+        if answer.notifies is not None and fault not in ("truncate", "wrong_content_type"):
+            answer.notifies.tell(self._clock(), request.transport)
+        return await self._deliver(request, answer, fault)
 
     async def _draw_fault(self) -> FaultKind | None:
         """Sleeps when the call is drawn slow; returns the fault that replaces or spoils its answer, if any."""
@@ -276,17 +304,20 @@ class SimulatorServer:
             if version not in graph_api.SUPPORTED_API_VERSIONS:
                 raise GraphError(400, graph_api.UNKNOWN_PATH_OR_SYNTAX, f"Unknown path components: {request.path}")
             headers["facebook-api-version"] = version
-            label, window = self._authenticate(request.query.get("access_token"))
+            index = self._authenticate(request.query.get("access_token"))
+            label, watch = self._labels[index], self.watches[index]
             now = self._clock()
-            window.record(now)
+            verdict = watch.arrive(now, request.transport)
+            if verdict.outcome == "dead":
+                self.stats.rejected_token_calls += 1
+                answer = self._error_answer(_expired_token(self._wall_clock()), headers, 0.0, ig_user_id, 0)
+                return replace(answer, notifies=watch)
             self.stats.api_calls[label] += 1
             self.stats.call_times[label].append(now)
-            usage = window.usage(now)
-            if usage > 1.0:
+            usage = verdict.usage
+            if verdict.outcome == "refused":
                 self.stats.throttled[label] += 1
-                wait = window.wait(now)
-                headers["Retry-After"] = str(math.ceil(wait))
-                return self._error_answer(self._throttle_error(), headers, usage, ig_user_id, math.ceil(wait / 60))
+                return replace(self._refusal(watch.behaviour, verdict.wait, headers, usage, ig_user_id), notifies=watch)
             if server_error:
                 raise GraphError(
                     500,
@@ -299,7 +330,8 @@ class SimulatorServer:
         headers.update(_usage_headers(usage, ig_user_id, 0))
         return Answer(200, json.dumps(body).encode(), JSON_TYPE, headers)
 
-    def _authenticate(self, token: str | None) -> tuple[str, SlidingWindow]:
+    def _authenticate(self, token: str | None) -> int:
+        """The token's index; missing, expired and unknown tokens get their Graph API errors."""
         if not token:
             self.stats.rejected_token_calls += 1
             raise GraphError(
@@ -307,14 +339,7 @@ class SimulatorServer:
             )
         if token in self._expired:
             self.stats.rejected_token_calls += 1
-            now = self._wall_clock()
-            raise GraphError(
-                400,
-                graph_api.ACCESS_TOKEN_ERROR,
-                f"Error validating access token: Session has expired on {_human_time(now - 86400)}. "
-                f"The current time is {_human_time(now)}.",
-                graph_api.TOKEN_EXPIRED_SUBCODE,
-            )
+            raise _expired_token(self._wall_clock())
         index = self._token_index.get(token)
         if index is None:
             self.stats.rejected_token_calls += 1
@@ -324,11 +349,22 @@ class SimulatorServer:
                 "Invalid OAuth access token - Cannot parse access token",
                 graph_api.TOKEN_INVALID_SUBCODE,
             )
-        return self._labels[index], self._windows[index]
+        return index
 
-    def _throttle_error(self) -> GraphError:
-        code = self.config.throttle_code
-        return GraphError(self.config.throttle_http_status, code, THROTTLE_MESSAGES[code])
+    def _refusal(
+        self, behaviour: TokenBehaviour, wait: float, headers: dict[str, str], usage: float, ig_user_id: str | None
+    ) -> Answer:
+        """A throttle answer in the token's style: its code and status, Retry-After in seconds, as an HTTP date
+        or not at all, and (code 80002 only) the regain estimate in whole minutes, rounded up."""
+        if behaviour.retry_after == "seconds":
+            headers["Retry-After"] = str(math.ceil(wait))
+        elif behaviour.retry_after == "date":
+            when = datetime.fromtimestamp(math.ceil(self._wall_clock() + wait), UTC)
+            headers["Retry-After"] = format_datetime(when, usegmt=True)
+        code = behaviour.throttle_code
+        error = GraphError(behaviour.throttle_http_status, code, THROTTLE_MESSAGES[code])
+        minutes = math.ceil(wait / 60) if code == graph_api.BUSINESS_USE_CASE_RATE_LIMIT else 0
+        return self._error_answer(error, headers, usage, ig_user_id, minutes)
 
     def _error_answer(
         self,
@@ -509,6 +545,16 @@ def _usage_headers(usage: float, ig_user_id: str | None, minutes_to_regain: int)
 
 def _human_time(unix_seconds: float) -> str:
     return datetime.fromtimestamp(unix_seconds, UTC).strftime("%A, %d-%b-%y %H:%M:%S UTC")
+
+
+def _expired_token(now: float) -> GraphError:
+    return GraphError(
+        400,
+        graph_api.ACCESS_TOKEN_ERROR,
+        f"Error validating access token: Session has expired on {_human_time(now - 86400)}. "
+        f"The current time is {_human_time(now)}.",
+        graph_api.TOKEN_EXPIRED_SUBCODE,
+    )
 
 
 def _missing_object(object_id: str) -> GraphError:

@@ -95,6 +95,53 @@ def test_an_actor_killed_mid_run_is_restarted_and_nothing_is_lost(ray_cluster, t
     check_exactly_once(run, server, config)
 
 
+HARSH_TOKENS = [f"IGQVJharsh-token-{i:04d}" for i in range(4)]
+# Every token's real limit is far below the 40 per 2 s the client is told, and each says "throttled" its own way;
+# the last one dies mid-run. Bodies are cut off now and then, and 5xx answers come in bursts.
+HARSH_WORLD = {
+    "accounts": 40,
+    "seed": 5,
+    "unavailable_fraction": 0.1,
+    "window_seconds": 2.0,
+    "latency_seconds": 0.02,
+    "token_behaviours": [
+        {"calls_per_window": 6, "throttle_code": 4, "throttle_http_status": 429, "retry_after": "seconds"},
+        {"calls_per_window": 8, "throttle_code": 17, "retry_after": "none"},
+        {"calls_per_window": 8, "throttle_code": 80002, "retry_after": "none"},
+        {"calls_per_window": 10, "throttle_code": 4, "retry_after": "date", "dies_after_calls": 12},
+    ],
+    "faults": {"truncate_rate": 0.05, "burst_every_calls": 25, "burst_calls": 3},
+}
+HARSH_CLIENT = {
+    "calls_per_window": 40, "window_seconds": 2.0, "max_in_flight_per_token": 4, "usernames_per_part": 10,
+    "page_size": 10, "backoff_base_seconds": 0.05, "backoff_max_seconds": 0.5,
+}
+
+
+def test_no_call_goes_to_a_throttled_or_dead_token_and_a_restart_remembers_them(ray_cluster, tmp_path):
+    server = SimulatorServer(SimulatorConfig(**HARSH_WORLD), tokens=HARSH_TOKENS)
+    config = CollectConfig(**HARSH_CLIENT)
+    run = RunFolder(str(tmp_path))
+    with serve_in_thread(server) as url:
+        summary = collect_accounts(run, server.world.usernames, HARSH_TOKENS, url, config, echo=lambda _: None)
+        stats = server.stats_json()
+        check_exactly_once(run, server, config)
+        assert summary["throttled"] > 0 and stats["faults"]["burst"] > 0  # the world did throttle and fail
+        assert summary["retired_tokens"] == ["token#3"]
+        for counter in ("calls_while_throttled", "calls_beside_probe", "calls_after_death"):
+            assert sum(stats[counter].values()) == 0, (counter, stats[counter])
+        ledger = run.read_text("collect/tokens.json")
+        assert all(token not in ledger for token in HARSH_TOKENS)
+        # The same tokens again, on one more account: the dead token is not called, the blocked ones wait.
+        calls_before = dict(stats["api_calls"])
+        again = collect_accounts(run, [*server.world.usernames, "someone_new"], HARSH_TOKENS, url, config,
+                                 echo=lambda _: None)
+        stats = server.stats_json()
+    assert again["retired_tokens"] == ["token#3"] and again["accounts_collected"] == 1
+    assert stats["api_calls"]["token#3"] == calls_before["token#3"]
+    assert sum(stats["calls_while_throttled"].values()) == sum(stats["calls_after_death"].values()) == 0
+
+
 def test_progress_detail_names_calls_and_token_states_by_label():
     states = [
         {"label": "token#0", "state": "ok", "calls": 30},

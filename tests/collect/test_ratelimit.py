@@ -34,3 +34,12 @@ def test_over_the_limit_waits_until_enough_calls_expire():
 def test_rejects_nonsense(limit, span):
     with pytest.raises(ValueError):
         SlidingWindow(limit, span)
+
+
+def test_until_the_oldest_call_leaves():
+    window = SlidingWindow(limit=10, window=10.0)
+    assert window.until_oldest_leaves(0.0) == 0.0
+    window.record(1.0)
+    window.record(4.0)
+    assert window.until_oldest_leaves(5.0) == pytest.approx(6.0)
+    assert window.until_oldest_leaves(12.0) == pytest.approx(2.0)  # the call at 1.0 has left; 4.0 is the oldest

@@ -134,6 +134,7 @@ def test_missing_labels_table_is_named(tmp_path):
         run_finetune(planted_config(tmp_path), RunFolder(str(tmp_path)), RUNTIME)
 
 
+@pytest.mark.timeout(1500)  # two whole runs, each with its own Ray start, on a possibly loaded machine
 def test_a_killed_job_resumes_from_its_last_checkpoint_to_the_same_iteration_count(tmp_path):
     run = planted_run(tmp_path / "run")
     for earlier in ("collect", "filter", "curate", "labels", "embed", "sweeps"):  # planted_run stands for them
@@ -158,7 +159,7 @@ workers = 1
         job = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
         # A checkpoint counts once Ray Train has recorded it in its snapshot, not when its folder appears.
         snapshot = tmp_path / "run" / "finetune" / "train" / "finetune" / "checkpoint_manager_snapshot.json"
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 600
         while job.poll() is None and time.monotonic() < deadline and not (
             snapshot.is_file() and '"checkpoint_results":[{' in snapshot.read_text()
         ):

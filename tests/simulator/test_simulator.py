@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 
 import aiohttp
@@ -268,21 +269,66 @@ def test_usage_headers_are_well_formed_and_climb(simulate):
         }
 
 
-@pytest.mark.parametrize("code, status", [(17, 400), (80002, 429)])
-def test_throttles_after_the_limit_with_the_configured_code_and_status(simulate, code, status):
-    sim = simulate(calls_per_window=3, window_seconds=600, throttle_code=code, throttle_http_status=status)
+@pytest.mark.parametrize(
+    "behaviour, status, retry_after, regain_minutes",
+    [
+        ({"throttle_code": 17}, 400, "500", 0),
+        ({"throttle_code": 80002, "throttle_http_status": 429, "retry_after": "none"}, 429, None, 9),
+        ({"throttle_code": 4, "retry_after": "date"}, 400, format_datetime(
+            datetime.fromtimestamp(WALL_NOW + 500, UTC), usegmt=True), 0),
+    ],
+)
+def test_each_token_throttles_in_its_own_style(simulate, behaviour, status, retry_after, regain_minutes):
+    sim = simulate(calls_per_window=3, window_seconds=600, token_behaviours=[behaviour, {}])
     account = sim.business_account()
     assert [sim.discover(account.username).status for _ in range(3)] == [200, 200, 200]
     sim.clock.now += 100
     reply = sim.discover(account.username)
     assert reply.status == status
-    assert reply.error()["code"] == code
+    assert reply.error()["code"] == behaviour["throttle_code"]
     assert graph_api.classify_error(reply.error()["code"]) == "throttle"
-    assert reply.headers["Retry-After"] == "500"
+    assert reply.headers.get("Retry-After") == retry_after
+    assert graph_api.retry_after_seconds(retry_after, datetime.fromtimestamp(WALL_NOW, UTC)) in (None, 500)
+    assert json.loads(reply.headers["X-App-Usage"])["call_count"] == 133
     usage = json.loads(reply.headers["X-Business-Use-Case-Usage"])[IG_USER][0]
-    assert (usage["call_count"], usage["estimated_time_to_regain_access"]) == (133, 9)
+    assert usage["estimated_time_to_regain_access"] == regain_minutes
     assert sim.discover(account.username, token=OTHER_TOKEN).status == 200  # limits are per token
     assert sim.server.stats_json()["throttled"] == {"token#0": 1, "token#1": 0}
+
+
+def test_a_token_can_have_a_real_limit_below_the_configured_one(simulate):
+    sim = simulate(calls_per_window=5, window_seconds=600, token_behaviours=[{"calls_per_window": 2}, {}])
+    account = sim.business_account()
+    assert [sim.discover(account.username).status for _ in range(3)] == [200, 200, 400]
+    assert [sim.discover(account.username, token=OTHER_TOKEN).status for _ in range(3)] == [200, 200, 200]
+
+
+def test_a_token_that_dies_mid_run_answers_code_190_and_counts_calls_made_after_it_was_told(simulate):
+    sim = simulate(token_behaviours=[{"dies_after_calls": 2}, {}], in_flight_grace_seconds=0.5)
+    account = sim.business_account()
+    assert [sim.discover(account.username).status for _ in range(2)] == [200, 200]
+    died = sim.discover(account.username)
+    assert (died.status, died.error()["code"], died.error()["error_subcode"]) == (400, 190, 463)
+    sim.discover(account.username)  # within the grace: it may have been in flight
+    sim.clock.now += 1
+    sim.discover(account.username)
+    assert sim.server.stats_json()["calls_after_death"] == {"token#0": 1, "token#1": 0}
+
+
+def test_calls_after_a_refusal_was_answered_count_as_made_while_throttled(simulate):
+    sim = simulate(calls_per_window=1, window_seconds=60, in_flight_grace_seconds=0.5)
+    account = sim.business_account()
+    assert [sim.discover(account.username).status for _ in range(3)] == [200, 400, 400]  # the 3rd: in flight
+    sim.clock.now += 10
+    assert sim.discover(account.username).status == 400
+    assert sim.server.stats_json()["calls_while_throttled"] == {"token#0": 1, "token#1": 0}
+
+
+def test_bursts_of_5xx_answers_come_at_the_end_of_every_period(simulate):
+    sim = simulate(faults={"burst_every_calls": 4, "burst_calls": 2})
+    account = sim.business_account()
+    assert [sim.discover(account.username).status for _ in range(8)] == [200, 200, 500, 500] * 2
+    assert sim.server.stats_json()["faults"]["burst"] == 4
 
 
 def test_window_recovers_once_old_calls_age_out(simulate):
@@ -479,6 +525,7 @@ def test_faults_switch_on_and_off_through_the_admin_endpoint(simulate):
     assert sim.discover(account.username).status == 200
     assert get(faults_url).json()["slow_rate"] == 0.0
     assert sim.server.stats_json()["faults"] == {
+        "burst": 0,
         "slow": 1,
         "server_error": 2,
         "truncate": 1,
