@@ -52,7 +52,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("labels", "likes/followers median split, user-grouped train/test split", ("labels",), run_labels),
     Stage(
         "embed",
-        "CNN features (fc6, fc7) of each photo and its mirror",
+        "CNN features of each photo and its mirror, by each of embed.backbones",
         tuple(embeddings_table(name) for name in BACKBONE_LAYERS),
         run_embed,
     ),

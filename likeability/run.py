@@ -49,7 +49,14 @@ class RunFolder:
         self.fs.create_dir(self.root, recursive=True)
 
     def path(self, *parts: str) -> str:
+        """A file's path on `self.fs`: absolute for a local run, `bucket/key` for object storage."""
         return "/".join([self.root, *parts])
+
+    def uri(self, *parts: str) -> str:
+        """A file as a person names it: a local path, or the run's URI (s3://bucket/...) and the path inside."""
+        if isinstance(self.fs, pafs.LocalFileSystem):
+            return self.path(*parts)
+        return "/".join([self.location.rstrip("/"), *parts])
 
     def write_text(self, name: str, text: str) -> None:
         self.write_bytes(name, text.encode())

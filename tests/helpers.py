@@ -1,8 +1,9 @@
-"""Shared by the collection and import tests: what the simulator's world says a complete collection holds, and
-a crash at a unit's commit."""
+"""Shared by the tests: what the simulator's world says a complete collection holds, a crash at a unit's
+commit, and a free port."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -48,3 +49,9 @@ def die_at_first_commit(monkeypatch: pytest.MonkeyPatch, key_matches: Callable[[
         real_write(table, key, data)
 
     monkeypatch.setattr(Table, "write_part", write_part)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -15,18 +15,13 @@ from pathlib import Path
 import pytest
 import ray
 
+from helpers import free_port
 from likeability import session
 from likeability.config import RayConfig
 from likeability.run import RunFolder
 
 VENV_BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, seconds: float) -> None:

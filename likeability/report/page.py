@@ -28,7 +28,7 @@ class Page:
         for name, data in self.assets.items():
             run.write_bytes(f"{FOLDER}/{name}", data)
         run.write_text(f"{FOLDER}/index.html", _HTML.replace("@BODY@", "\n".join(self.sections)))
-        return run.path(FOLDER, "index.html")
+        return run.uri(FOLDER, "index.html")
 
 
 # The inline script only counts images that failed to load, so a browser test can check the page.

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow.fs as pafs
 import pytest
 
 from helpers import check_exactly_once
@@ -32,19 +33,27 @@ def test_usernames_from_config_and_file_lowercased_without_repeats(tmp_path):
         read_usernames(CollectConfig(usernames_file=str(tmp_path / "nope.txt")))
 
 
-def test_driver_killed_mid_run_resumes_exactly_once_and_no_token_leaks(tmp_path):
+@pytest.fixture(params=["local", "s3"])
+def run_location(request, tmp_path) -> str:
+    """The run folder on local disk, or on a real S3 server, where no write can be renamed into place."""
+    if request.param == "local":
+        return str(tmp_path / "run")
+    return request.getfixturevalue("object_store").uri(f"runs/{tmp_path.name}")
+
+
+@pytest.mark.timeout(1500)  # two whole runs, each with its own Ray start, on a possibly loaded machine
+def test_driver_killed_mid_run_resumes_exactly_once_and_no_token_leaks(tmp_path, run_location):
     # Capitals outside hex (Ray's logs are full of hex ids), no shared prefix: 5 leaked characters are findable.
     tokens = ["".join(secrets.choice("GHJKLMNPQRSTVWXYZ") for _ in range(32)) for _ in range(2)]
     server = SimulatorServer(SimulatorConfig(accounts=60, seed=5, calls_per_window=1000), tokens=tokens)
     token_file = tmp_path / "tokens.txt"
     token_file.write_text("\n".join(tokens))
-    run_dir = tmp_path / "run"
     started = time.time()
     with serve_in_thread(server) as url:
         (tmp_path / "usernames.txt").write_text("\n".join(server.world.usernames))
         config = tmp_path / "collect.toml"
         config.write_text(f"""
-run_dir = "{run_dir}"
+run_dir = "{run_location}"
 [ray]
 num_cpus = 1
 [collect]
@@ -60,7 +69,7 @@ file = "{token_file}"
         log = open(tmp_path / "first.log", "w")
         driver = subprocess.Popen([LIKEABILITY, "collect", "--config", str(config)], stdout=log, stderr=log,
                                   start_new_session=True)
-        run = RunFolder(str(run_dir))
+        run = RunFolder(run_location)
         deadline = time.monotonic() + 120
         while len(run.table("users").parts()) < 3 and driver.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -88,4 +97,9 @@ file = "{token_file}"
             continue
         data = Path(path).read_bytes()
         leaks += [path for token in tokens if token[:5].encode() in data]
+    for info in run.fs.get_file_info(pafs.FileSelector(run.root, recursive=True)):  # the run, wherever it is
+        if info.type == pafs.FileType.File:
+            with run.fs.open_input_stream(info.path) as stream:
+                data = stream.read()
+            leaks += [info.path for token in tokens if token[:5].encode() in data]
     assert not leaks
