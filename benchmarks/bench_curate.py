@@ -61,7 +61,7 @@ def plain_loop(sources: list[str], read, detector, fit: int) -> float:
 
 def fetch_all(urls: list[str], config: DownloadConfig) -> tuple[float, list[bytes]]:
     """Download alone, as the stream's fetch actor does it (async, bounded); images/s and the bodies."""
-    policy = UrlPolicy(config.allowed_hosts, config.allow_private_addresses)
+    policy = UrlPolicy.of(config)
 
     async def run() -> list[bytes]:
         async with open_session(config, policy) as session:
@@ -83,7 +83,7 @@ def main() -> None:
     simulator = SimulatorConfig(enabled=True, seed=5, accounts=max(args.images // 10, 20), image_size=320)
     ids = media_ids(simulator, args.images)
     faces = FacesConfig(input_size=args.input_size)
-    download = DownloadConfig(allowed_hosts=["127.0.0.1"], allow_private_addresses=True)
+    download = DownloadConfig(allowed_hosts=["127.0.0.1"], private_hosts=["127.0.0.1"])
     config = Config(download=download, faces=faces)
 
     ray.init(address="local", include_dashboard=False, log_to_driver=False)

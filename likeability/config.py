@@ -34,6 +34,9 @@ class RayConfig(Section):
     num_gpus: int | None = Field(None, ge=0, description="embedded Ray only; None = all GPUs")
     object_store_memory_mb: int | None = Field(None, ge=75, description="embedded Ray only; None = Ray's default")
     include_dashboard: bool = False
+    usage_stats: bool = Field(
+        False, description="Ray's anonymous usage statistics, which probe the cloud metadata address; embedded Ray only"
+    )
 
 
 class FaultConfig(Section):
@@ -149,14 +152,22 @@ class DownloadConfig(Section):
     """Fetching post images: which URLs may be fetched, how hard, and what counts as an image."""
 
     allowed_hosts: list[str] = Field(
-        ["*.cdninstagram.com", "*.fbcdn.net"], description="host names or *.suffix patterns that may be fetched"
+        ["*.cdninstagram.com", "*.fbcdn.net"],
+        description="host names, IP addresses or *.suffix patterns that may be fetched, each with an optional :port",
     )
-    allow_private_addresses: bool = Field(False, description="allow loopback/private/link-local addresses")
+    private_hosts: list[str] = Field(
+        [], description="entries like allowed_hosts whose addresses may be loopback, private or link-local: a local "
+        "simulator or mirror (\"127.0.0.1:18765\"); everything else must reach a public address"
+    )
     workers: int = Field(1, ge=1, description="download actors; each runs many requests at once")
     concurrency_per_worker: int = Field(16, ge=1)
     concurrency_per_host: int = Field(8, ge=1)
     connect_timeout_seconds: float = Field(5.0, gt=0)
-    read_timeout_seconds: float = Field(20.0, gt=0)
+    read_timeout_seconds: float = Field(20.0, gt=0, description="longest wait for the next bytes")
+    deadline_seconds: float = Field(60.0, gt=0, description="one attempt at a download, connect to last byte")
+    min_bytes_per_second: int = Field(
+        2048, ge=0, description="a body arriving slower than this (judged after its first 5 s) is cut as a timeout"
+    )
     max_retries: int = Field(3, ge=0, description="for 5xx, 429 and timeouts; 4xx are final")
     backoff_base_seconds: float = Field(0.5, gt=0)
     backoff_max_seconds: float = Field(8.0, gt=0)
@@ -164,6 +175,16 @@ class DownloadConfig(Section):
     max_bytes: int = Field(20 * 2**20, ge=1024)
     max_pixels: int = Field(40_000_000, ge=1, description="larger images are refused before decoding")
     batch_size: int = Field(64, ge=1, description="posts per download batch")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _private_per_entry(cls, values: Any) -> Any:
+        """`allow_private_addresses = true` (configs from before private_hosts) meant: every allowed host."""
+        if isinstance(values, dict) and "allow_private_addresses" in values:
+            values = dict(values)
+            if values.pop("allow_private_addresses"):
+                values.setdefault("private_hosts", list(values.get("allowed_hosts", [])))
+        return values
 
 
 class FacesConfig(Section):

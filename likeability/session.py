@@ -31,6 +31,9 @@ def connect(config: RayConfig, address: str | None = None, log_file: Path | None
         ray.init(address=address, logging_level="WARNING", log_to_driver=log_file is None)
         return address
     object_store = config.object_store_memory_mb * 1024 * 1024 if config.object_store_memory_mb else None
+    # Off unless asked for: collecting them makes Ray reach for 169.254.169.254 from a laptop. A variable the
+    # user set wins.
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "1" if config.usage_stats else "0")
     ray.init(
         # "local" starts a new cluster even when a `ray start` cluster runs on this machine.
         address="local",

@@ -6,6 +6,8 @@ import asyncio
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 from aiohttp import web
 
@@ -17,8 +19,9 @@ BIG_BYTES = 300_000  # over the tests' max_bytes
 
 
 class BadImageServer:
-    def __init__(self, slow_seconds: float = 2.0, flaky_failures: int = 2):
+    def __init__(self, slow_seconds: float = 2.0, flaky_failures: int = 2, trickle_seconds: float = 0.1):
         self.slow_seconds = slow_seconds
+        self.trickle_seconds = trickle_seconds
         self.flaky_failures = flaky_failures
         self.requests: Counter[str] = Counter()
         self._runner: web.AppRunner | None = None
@@ -66,6 +69,24 @@ class BadImageServer:
         if name == "slow.jpg":
             await asyncio.sleep(self.slow_seconds)
             return web.Response(body=OK_JPEG, headers=jpeg_type)
+        if name == "trickle.jpg":
+            # One small piece every trickle_seconds: under any read timeout, for ever.
+            response = web.StreamResponse(headers=jpeg_type)
+            await response.prepare(request)
+            while True:
+                await response.write(OK_JPEG[:100])
+                await asyncio.sleep(self.trickle_seconds)
+        if name == "busy.jpg":
+            if self.requests[name] == 1:
+                raise web.HTTPTooManyRequests(headers={"Retry-After": "1"})
+            return web.Response(body=OK_JPEG, headers=jpeg_type)
+        if name == "busy-until.jpg":
+            if self.requests[name] == 1:
+                back = format_datetime(datetime.now(UTC) + timedelta(seconds=3), usegmt=True)
+                raise web.HTTPServiceUnavailable(headers={"Retry-After": back})
+            return web.Response(body=OK_JPEG, headers=jpeg_type)
+        if name.startswith("to-port/"):
+            raise web.HTTPFound(f"http://127.0.0.1:{name.split('/')[1]}/ok.jpg")
         if name == "flaky.jpg":
             if self.requests[name] <= self.flaky_failures:
                 raise web.HTTPServiceUnavailable()

@@ -192,3 +192,34 @@ def test_rays_own_output_goes_to_the_log_file_and_the_console_keeps_ours(tmp_pat
     assert others == []
     logged = log.read_text()
     assert "Starting execution of Dataset" in logged
+
+
+NO_OUTSIDE = REPO / "tests" / "no_outside_connections"
+
+
+def outside_connections(tmp_path: Path, *command: str, **env: str) -> str:
+    """What `command` and every Python process it starts connected to outside loopback."""
+    record = tmp_path / "outside.txt"
+    record.write_text("")
+    pythonpath = os.pathsep.join([str(NO_OUTSIDE), *filter(None, [os.environ.get("PYTHONPATH")])])
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYTHONPATH": pythonpath, "LIKEABILITY_OUTSIDE_CONNECTIONS": str(record), **env},
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return record.read_text()
+
+
+def test_the_watch_on_outside_connections_sees_one():
+    # 192.0.2.1 is TEST-NET-1: never routed, so the attempt fails fast, but the hook has seen it.
+    probe = "import socket; s = socket.socket(); s.settimeout(0.1)\ntry: s.connect(('192.0.2.1', 9))\nexcept OSError: pass"
+    assert "192.0.2.1" in outside_connections(Path(tempfile.mkdtemp()), sys.executable, "-c", probe)
+
+
+def test_a_cli_run_opens_no_connection_outside_loopback_but_rays_dashboard_probe(tmp_path):
+    command = [str(VENV_BIN / "likeability"), "collect", "--config", str(REPO / "configs" / "demo.toml"),
+               "--run", str(tmp_path / "run"), "--set", "simulator.accounts=3"]
+    seen = outside_connections(tmp_path, *command).splitlines()
+    # Ray 2.60 starts its dashboard process even without a dashboard, loading only the usage-stats module, which
+    # asks the cloud metadata address what cloud it runs on whether usage stats are on or off (they are off).
+    assert all("ray/dashboard/dashboard.py" in line and "169.254.169.254" in line for line in seen), seen

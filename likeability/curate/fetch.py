@@ -14,10 +14,12 @@ from urllib.parse import urljoin
 
 import aiohttp
 
+from likeability.collect.graph_api import retry_after_seconds
 from likeability.config import DownloadConfig
 from likeability.curate.url_policy import BlockedAddress, PolicyResolver, UrlPolicy
 
 REDIRECTS = (301, 302, 303, 307, 308)
+RATE_GRACE_SECONDS = 5.0  # a body's rate is judged only after this long: slow starts and small files pass
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class Fetched:
     detail: str | None = None
     http_status: int | None = None
     body: bytes | None = None
+    retry_after: float | None = None  # seconds, when a 429 or 503 said when to come back
 
     @property
     def worth_retrying(self) -> bool:
@@ -67,12 +70,27 @@ class ImageFetcher:
         """The body of `url`, or why there is none; 5xx, 429, timeouts and resets are retried with backoff."""
         attempt = 0
         while True:
-            result = await self._fetch_once(url)
+            result = await self._attempt(url)
             if not result.worth_retrying or attempt >= self._config.max_retries:
                 return result
             attempt += 1
-            cap = min(self._config.backoff_max_seconds, self._config.backoff_base_seconds * 2 ** (attempt - 1))
-            await self._sleep(self._rng.uniform(0, cap))
+            await self._sleep(self._wait_before(attempt, result.retry_after))
+
+    async def _attempt(self, url: str) -> Fetched:
+        """One attempt within download.deadline_seconds, so no server holds a download slot forever."""
+        deadline = self._config.deadline_seconds
+        try:
+            async with asyncio.timeout(deadline):
+                return await self._fetch_once(url)
+        except TimeoutError:
+            return Fetched("timeout", f"not done within download.deadline_seconds={deadline}")
+
+    def _wait_before(self, attempt: int, retry_after: float | None) -> float:
+        """The server's Retry-After when it gave one (at most a deadline), else capped backoff with full jitter."""
+        if retry_after is not None:
+            return min(retry_after, self._config.deadline_seconds)
+        cap = min(self._config.backoff_max_seconds, self._config.backoff_base_seconds * 2 ** (attempt - 1))
+        return self._rng.uniform(0, cap)
 
     async def _fetch_once(self, url: str) -> Fetched:
         seen: set[str] = set()
@@ -106,15 +124,22 @@ class ImageFetcher:
     async def _read(self, response: aiohttp.ClientResponse) -> Fetched:
         status = response.status
         if status != 200:
-            return Fetched("http_error", response.reason, status)
+            retry_after = retry_after_seconds(response.headers.get("Retry-After")) if status in (429, 503) else None
+            return Fetched("http_error", response.reason, status, retry_after=retry_after)
         limit = self._config.max_bytes
         if response.content_length is not None and response.content_length > limit:
             return Fetched("too_large", f"Content-Length {response.content_length} > download.max_bytes={limit}", status)
         body = bytearray()
+        clock = asyncio.get_running_loop().time
+        started = clock()
         async for chunk in response.content.iter_chunked(1 << 16):
             body += chunk
             if len(body) > limit:
                 return Fetched("too_large", f"body over download.max_bytes={limit}", status)
+            elapsed = clock() - started
+            if elapsed > RATE_GRACE_SECONDS and len(body) / elapsed < self._config.min_bytes_per_second:
+                rate = self._config.min_bytes_per_second
+                return Fetched("timeout", f"a trickle: slower than download.min_bytes_per_second={rate}", status)
         if not body:
             return Fetched("not_an_image", "empty body", status)
         return Fetched("ok", None, status, bytes(body))

@@ -67,7 +67,7 @@ class FetchImages:
 
     def __init__(self, config: DownloadConfig):
         self._config = config
-        self._policy = UrlPolicy(config.allowed_hosts, config.allow_private_addresses)
+        self._policy = UrlPolicy.of(config)
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._fetcher: ImageFetcher | None = None
@@ -185,6 +185,7 @@ def curate_stream(config: Config, pending: pa.Table) -> Iterator[pa.Table]:
 
 
 def run_curate(config: Config, run: RunFolder, runtime: Runtime) -> dict:
+    UrlPolicy.of(config.download)  # a bad entry stops the stage here, not inside every download actor
     pending = pending_candidates(run)
     statuses: Counter[str] = Counter()
     with_face = 0

@@ -46,7 +46,7 @@ def photo_size(download: dict) -> tuple[int, int]:
 def config(**download) -> Config:
     # 1.5 s: the simulator may render two dozen photos at once on 2 cores; the slow server's 2 s still times out
     return Config(
-        download=DownloadConfig(allowed_hosts=["127.0.0.1"], allow_private_addresses=True, max_bytes=200_000,
+        download=DownloadConfig(allowed_hosts=["127.0.0.1"], private_hosts=["127.0.0.1"], max_bytes=200_000,
                                 read_timeout_seconds=1.5, max_retries=1, batch_size=8, **download),
         faces=FacesConfig(batch_size=8),
     )
