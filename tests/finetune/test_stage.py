@@ -147,7 +147,7 @@ num_cpus = 2
 [finetune]
 backbone = "mobilenet_v2"
 freeze_features = true
-iterations = 40
+iterations = 16
 batch_size = 8
 base_lr = 0.01
 eval_every = 4
@@ -171,6 +171,6 @@ workers = 1
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     summary = run.done_summary("finetune")
-    assert 4 <= summary["resumed_from"] < 40 and summary["resumed_from"] % 4 == 0
-    assert summary["iterations"] == 40
-    assert run.table("finetune_metrics").read(["iteration"]).column("iteration").to_pylist() == list(range(4, 41, 4))
+    assert 4 <= summary["resumed_from"] < 16 and summary["resumed_from"] % 4 == 0
+    assert summary["iterations"] == 16
+    assert run.table("finetune_metrics").read(["iteration"]).column("iteration").to_pylist() == list(range(4, 17, 4))
