@@ -3,7 +3,6 @@
 import hashlib
 import logging
 import socket
-import time
 
 import pytest
 import torch
@@ -87,11 +86,10 @@ def test_random_weights_warn_loudly(caplog):
     assert "meaningless for predicting likeability" in caplog.text
 
 
+@pytest.mark.timeout(60)  # a hang fails here; how fast it fails is the benchmarks' business, not a test's
 def test_missing_imagenet_weights_without_network_say_what_to_put_where(torch_home, offline):
-    started = time.monotonic()
     with pytest.raises(WeightsError) as err:
         resolve_weights(EmbedConfig(backbone="alexnet"))
-    assert time.monotonic() - started < 5
     cached = torch_home / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
     message = str(err.value)
     assert f"save it as {cached}" in message and str(cached.parent) in message
@@ -100,13 +98,12 @@ def test_missing_imagenet_weights_without_network_say_what_to_put_where(torch_ho
     assert not cached.exists()
 
 
+@pytest.mark.timeout(60)  # without download_timeout_s this test would hang until pytest stops it
 def test_a_silent_network_times_out_instead_of_hanging(torch_home, monkeypatch):
     # A proxy that accepts connections and never answers: the case where urllib without a timeout waits forever.
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         proxy_all_requests(monkeypatch, silent.getsockname()[1])
-        started = time.monotonic()
-        with pytest.raises(WeightsError, match="could not be downloaded"):
+        with pytest.raises(WeightsError, match=r"could not be downloaded \(.*timed out"):
             resolve_weights(EmbedConfig(backbone="alexnet"), download_timeout_s=1.0)
-        assert time.monotonic() - started < 4
