@@ -94,70 +94,31 @@ def collect_accounts(
     returns counts for the stage summary."""
     if not tokens:
         raise CollectionError("no access tokens: set collect.tokens.file or collect.tokens.env")
-    redact = Redactor(tokens)
     now = now or datetime.now(UTC)
     units = plan_units(run, list(dict.fromkeys(usernames)), config.usernames_per_part)
     unit_of = {name: unit for unit in units for name in unit.usernames}
-    queue = deque(unit_of)
-    ledger = TokenLedger(run)
-    retired_before = [Redactor.label(i) for i, token in enumerate(tokens) if ledger.get(token).retired]
-    actors = [
-        TokenActor.remote(Redactor.label(i), token, base_url, config, run.location)
-        for i, token in enumerate(tokens)
-    ]
-    usable = {i for i, token in enumerate(tokens) if not ledger.get(token).retired}
-    in_flight: dict[ray.ObjectRef, tuple[int, str]] = {}
-    progress = Progress("collect", len(queue), "accounts", echo)
-    done, next_poll = 0, 0.0
+    crew = TokenCrew(run, tokens, base_url, config)
+    progress = Progress("collect", len(unit_of), "accounts", echo)
+    queue, done, next_poll = deque(unit_of), 0, 0.0
     try:
-        while queue or in_flight:
-            # Work stealing: an actor gets a new account only when it has room, so a slow or blocked token
-            # simply takes fewer and a retired one none. Room is twice what it runs at once: the spare accounts
-            # wait inside the actor, so it never idles for a round trip to this loop between two accounts.
-            for index in sorted(usable):
-                while queue and sum(1 for i, _ in in_flight.values() if i == index) < 2 * config.max_in_flight_per_token:
-                    name = queue.popleft()
-                    in_flight[actors[index].fetch_account.remote(name)] = (index, name)
-            if not in_flight:
-                earlier = f" ({', '.join(retired_before)} by an earlier run: replace them)" if retired_before else ""
-                raise CollectionError(
-                    f"every token is retired or dead{earlier}; {len(queue)} accounts left for a re-run"
-                )
-            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
-            for ref in ready:
-                index, name = in_flight.pop(ref)
-                try:
-                    result = ray.get(ref)
-                except ActorDiedError:
-                    usable.discard(index)
-                    queue.appendleft(name)
-                    continue
-                except RayActorError:
-                    queue.appendleft(name)  # restarting; Ray queues new calls until it is back
-                    continue
-                if result is None:
-                    usable.discard(index)
-                    queue.appendleft(name)
-                    continue
-                unit = unit_of[name]
-                unit.results[name] = result
+        while queue or crew.in_flight:
+            crew.hand_out(queue)
+            for result in crew.results(queue):
+                unit = unit_of[result.username]
+                unit.results[result.username] = result
                 if unit.complete:
                     commit_unit(run, unit, config, now)
                 done += 1
             if time.monotonic() >= next_poll:
                 # Not per account: with many tokens, asking every actor after each account would load the driver.
                 next_poll = time.monotonic() + STATE_POLL_SECONDS
-                states = _states(actors)
-                _remember(ledger, tokens, states)
-                progress.show(done, progress_detail(states))
-        states = _states(actors)
-        _remember(ledger, tokens, states)
+                progress.show(done, progress_detail(crew.states()))
+        states = crew.states()
         progress.show(done, progress_detail(states), final=True)
     except CollectionError as err:
-        raise CollectionError(redact(str(err))) from None
+        raise CollectionError(Redactor(tokens)(str(err))) from None
     finally:
-        for actor in actors:
-            ray.kill(actor)
+        crew.stop()
     return {
         "accounts_collected": done,
         "calls": sum(s["calls"] for s in states),
@@ -166,20 +127,74 @@ def collect_accounts(
     }
 
 
-def _remember(ledger: TokenLedger, tokens: list[str], states: list[dict]) -> None:
-    """Keep what the actors learnt (retired, blocked until) for a restarted actor or run."""
-    ledger.update({
-        token: TokenRecord(state["retired"], state["blocked_until"])
-        for token, state in zip(tokens, states, strict=True)
-        if state["state"] != "down"
-    })
+class TokenCrew:
+    """One TokenActor per token, the accounts each is working on, and what they learnt of their tokens (kept in
+    the run's token ledger, so a token retired or blocked in an earlier run is treated so from the start)."""
 
+    def __init__(self, run: RunFolder, tokens: list[str], base_url: str, config: CollectConfig):
+        self._tokens = tokens
+        self._room = 2 * config.max_in_flight_per_token
+        self._ledger = TokenLedger(run)
+        retired = [i for i, token in enumerate(tokens) if self._ledger.get(token).retired]
+        self._retired_before = [Redactor.label(i) for i in retired]
+        self._actors = [
+            TokenActor.remote(Redactor.label(i), token, base_url, config, run.location)
+            for i, token in enumerate(tokens)
+        ]
+        self._usable = set(range(len(tokens))) - set(retired)
+        self.in_flight: dict[ray.ObjectRef, tuple[int, str]] = {}
 
-def _states(actors: list) -> list[dict]:
-    states = []
-    for index, ref in enumerate([actor.state.remote() for actor in actors]):  # asked all at once
-        try:
-            states.append(ray.get(ref, timeout=10))
-        except (RayActorError, ray.exceptions.GetTimeoutError):
-            states.append({"label": Redactor.label(index), "state": "down", "calls": 0, "throttled": 0, "retries": 0})
-    return states
+    def hand_out(self, queue: deque[str]) -> None:
+        """Work stealing: an actor gets a new account only when it has room, so a slow or blocked token simply
+        takes fewer and a retired one none. Room is twice what it runs at once: the spare accounts wait inside
+        the actor, so it never idles for a round trip to the driver between two accounts."""
+        for index in sorted(self._usable):
+            while queue and sum(1 for i, _ in self.in_flight.values() if i == index) < self._room:
+                name = queue.popleft()
+                self.in_flight[self._actors[index].fetch_account.remote(name)] = (index, name)
+        if not self.in_flight:
+            earlier = f" ({', '.join(self._retired_before)} by an earlier run: replace them)"
+            raise CollectionError(
+                f"every token is retired or dead{earlier if self._retired_before else ''}; "
+                f"{len(queue)} accounts left for a re-run"
+            )
+
+    def results(self, queue: deque[str]) -> list[AccountResult]:
+        """The accounts answered within a second; those whose actor retired, died or restarts go back first
+        in `queue`."""
+        ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=1.0)
+        answered = []
+        for ref in ready:
+            index, name = self.in_flight.pop(ref)
+            try:
+                result = ray.get(ref)
+            except ActorDiedError:
+                result = None
+            except RayActorError:
+                queue.appendleft(name)  # restarting; Ray queues new calls until it is back
+                continue
+            if result is None:  # its token is retired, or its actor is gone for good
+                self._usable.discard(index)
+                queue.appendleft(name)
+                continue
+            answered.append(result)
+        return answered
+
+    def states(self) -> list[dict]:
+        """Each actor's state (asked of all at once), remembered in the ledger for a restarted actor or run."""
+        states = []
+        for index, ref in enumerate([actor.state.remote() for actor in self._actors]):
+            try:
+                states.append(ray.get(ref, timeout=10))
+            except (RayActorError, ray.exceptions.GetTimeoutError):
+                states.append({"label": Redactor.label(index), "state": "down", "calls": 0, "throttled": 0})
+        self._ledger.update({
+            token: TokenRecord(state["retired"], state["blocked_until"])
+            for token, state in zip(self._tokens, states, strict=True)
+            if state["state"] != "down"
+        })
+        return states
+
+    def stop(self) -> None:
+        for actor in self._actors:
+            ray.kill(actor)
