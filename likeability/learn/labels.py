@@ -33,7 +33,14 @@ def kept_photos(run: RunFolder) -> pa.Table:
 
 
 def assign(photos: pa.Table, config: LabelsConfig) -> pa.Table:
-    """Ratio, follower group, split and label for each photo; photos in a dropped middle band are left out."""
+    """Ratio, follower group, split and label for each photo that can be labelled (see assign_all)."""
+    every = assign_all(photos, config)
+    return every.filter(pc.is_null(every.column("left_out"))).drop_columns(["left_out"])
+
+
+def assign_all(photos: pa.Table, config: LabelsConfig) -> pa.Table:
+    """Ratio, follower group, split and label for each photo, and why a photo is left out (else null): its
+    follower group has no training photo to set a median, or it lies in the dropped middle band."""
     users = photos.column("username").to_numpy(zero_copy_only=False)
     likes = photos.column("like_count").to_numpy().astype(np.float64)
     followers = photos.column("followers_count").to_numpy().astype(np.float64)
@@ -47,23 +54,23 @@ def assign(photos: pa.Table, config: LabelsConfig) -> pa.Table:
         is_test = rng.random(len(users)) < config.test_fraction
     group = follower_groups(users, followers, config.follower_groups)
     label = np.zeros(len(ratio), dtype=np.int8)
-    keep = np.ones(len(ratio), dtype=bool)
+    left_out = np.full(len(ratio), None, dtype=object)
     for g in np.unique(group):
         members = group == g
         train_ratios = ratio[members & ~is_test]
         if len(train_ratios) == 0:
-            keep &= ~members  # no training photo to set this group's median: nothing here can be labelled
+            left_out[members] = "group_without_training_photos"
             continue
         median = np.median(train_ratios)
         label[members] = ratio[members] > median
         if config.drop_middle:
             low, high = np.quantile(train_ratios, [0.5 - config.drop_middle / 2, 0.5 + config.drop_middle / 2])
-            keep &= ~(members & (ratio > low) & (ratio <= high))
+            left_out[members & (ratio > low) & (ratio <= high)] = "near_the_median"
     table = photos.append_column("ratio", pa.array(ratio))
     table = table.append_column("follower_group", pa.array(group, pa.int32()))
     table = table.append_column("label", pa.array(label))
     table = table.append_column("split", pa.array(np.where(is_test, "test", "train")))
-    return table.filter(pa.array(keep))
+    return table.append_column("left_out", pa.array(left_out, pa.string()))
 
 
 def follower_groups(users: np.ndarray, followers: np.ndarray, groups: int) -> np.ndarray:
@@ -79,7 +86,9 @@ def follower_groups(users: np.ndarray, followers: np.ndarray, groups: int) -> np
 
 
 def run_labels(config: Config, run: RunFolder, runtime: Runtime) -> dict:
-    labelled = assign(kept_photos(run), config.labels)
+    every = assign_all(kept_photos(run), config.labels)
+    reasons = every.column("left_out").drop_null().value_counts().to_pylist()
+    labelled = every.filter(pc.is_null(every.column("left_out"))).drop_columns(["left_out"])
     run.table("labels").write_part(PART, labelled)
     counts = {}
     for side in ("train", "test"):
@@ -87,4 +96,4 @@ def run_labels(config: Config, run: RunFolder, runtime: Runtime) -> dict:
         counts[side] = part.num_rows
         counts[f"{side}_good"] = int(pc.sum(part.column("label")).as_py() or 0)
         counts[f"{side}_users"] = len(pc.unique(part.column("username")))
-    return {"split": config.labels.split, **counts}
+    return {"split": config.labels.split, **counts, "left_out": {r["values"]: r["counts"] for r in reasons}}

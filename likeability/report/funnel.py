@@ -32,7 +32,9 @@ def funnel(run: RunFolder) -> list[Step]:
     if run.table("labels").parts():
         labelled = run.table("labels").num_rows()
         unlabelled = steps[-1].count - labelled
-        steps.append(Step("labelled", labelled, {"near_the_median": unlabelled} if unlabelled else {}))
+        # The labels stage's summary says why; until it has one (its own check runs first), just how many.
+        why = (run.done_summary("labels") or {}).get("left_out", {"not_labelled": unlabelled} if unlabelled else {})
+        steps.append(Step("labelled", labelled, why))
     return steps
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pyarrow as pa
 
 from likeability.config import Config, LabelsConfig
-from likeability.learn.labels import assign, follower_groups, run_labels
+from likeability.learn.labels import assign, assign_all, follower_groups, run_labels
 from likeability.run import RunFolder
 from likeability.runtime import Runtime
 
@@ -102,3 +102,13 @@ def test_stage_labels_only_downloaded_photos_with_a_face(tmp_path):
     assert sorted(r["media_id"] for r in labelled) == ["1", "3"]
     assert {r["sha256"] for r in labelled} == {"h1", "h3"}
     assert summary["train"] + summary["test"] == 2
+
+
+def test_every_photo_left_out_says_why():
+    table = photos(users=80)
+    every = assign_all(table, LabelsConfig(seed=3, drop_middle=0.4, follower_groups=40, test_fraction=0.5))
+    reasons = set(every.column("left_out").drop_null().to_pylist())
+    assert reasons == {"group_without_training_photos", "near_the_median"}
+    labelled = assign(table, LabelsConfig(seed=3, drop_middle=0.4, follower_groups=40, test_fraction=0.5))
+    assert labelled.num_rows == every.num_rows - every.column("left_out").drop_null().length()
+    assert "left_out" not in labelled.column_names

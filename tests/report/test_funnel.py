@@ -39,6 +39,8 @@ def test_each_step_counts_what_it_kept_and_why_it_removed_the_rest(tmp_path):
         Step("follower filter", 5, {"video": 1}),
         Step("downloaded", 4, {"timeout": 1}),
         Step("with a face", 3, {"no_face": 1}),
-        Step("labelled", 2, {"near_the_median": 1}),
+        Step("labelled", 2, {"not_labelled": 1}),  # before the labels stage has said why
     ]
+    run.mark_done("labels", {"left_out": {"group_without_training_photos": 1}})
+    assert funnel(run)[-1] == Step("labelled", 2, {"group_without_training_photos": 1})
     assert funnel_lines(funnel(run))[1] == "  age and hashtag         6   removed: too_young 2, no_hashtag 1"
