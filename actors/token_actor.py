@@ -44,8 +44,9 @@ class TokenActor:
         # What earlier runs, or this actor before a restart, learnt of the token.
         known = TokenLedger(RunFolder(run_location)).get(token)
         self.retired = known.retired
-        if known.blocked_until > time.time():
-            self._pacer.block(time.monotonic(), known.blocked_until - time.time())
+        still_blocked = known.blocked_until - time.time()
+        if still_blocked > 0:
+            self._pacer.block(time.monotonic(), still_blocked)
 
     def __repr__(self) -> str:
         # Ray prefixes this actor's log lines with its repr: name the token by position only.

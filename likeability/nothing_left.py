@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pyarrow.compute as pc
 
-from likeability.report.funnel import Step, funnel
+from likeability.report.funnel import Step, funnel, removed_text
 from likeability.run import RunFolder
 
 
@@ -55,7 +55,7 @@ def _of(before: Step | None, step: Step, run: RunFolder) -> str:
     if before is None:
         accounts = run.table("users").num_rows()
         return f"{accounts} accounts answered, {run.table('failed_users').num_rows()} failed"
-    removed = ", ".join(f"{reason} {count}" for reason, count in sorted(step.removed.items(), key=lambda i: -i[1]))
+    removed = removed_text(step)
     return f"0 of {before.count} {GATES[before.name].kept}" + (f"; removed: {removed}" if removed else "")
 
 

@@ -212,7 +212,10 @@ def outside_connections(tmp_path: Path, *command: str, **env: str) -> str:
 
 def test_the_watch_on_outside_connections_sees_one():
     # 192.0.2.1 is TEST-NET-1: never routed, so the attempt fails fast, but the hook has seen it.
-    probe = "import socket; s = socket.socket(); s.settimeout(0.1)\ntry: s.connect(('192.0.2.1', 9))\nexcept OSError: pass"
+    probe = (
+        "import socket; s = socket.socket(); s.settimeout(0.1)\n"
+        "try: s.connect(('192.0.2.1', 9))\nexcept OSError: pass"
+    )
     assert "192.0.2.1" in outside_connections(Path(tempfile.mkdtemp()), sys.executable, "-c", probe)
 
 

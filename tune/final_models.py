@@ -93,8 +93,8 @@ def fit_final_models(
         path = f"models/{backbone}/{family}.pkl"
         run.write_bytes(path, pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
         rows.append({
-            "family": family, "backbone": backbone, "layer": model.layer, "mirrored": model.mirrored, "params": json.dumps(model.params),
-            **model.metrics, "model_path": path,
+            "family": family, "backbone": backbone, "layer": model.layer, "mirrored": model.mirrored,
+            "params": json.dumps(model.params), **model.metrics, "model_path": path,
         })
     run.table("final_models").write_part(backbone, rows)
     return rows

@@ -77,7 +77,8 @@ def run_trials(
         # Reused actors skip a worker start per trial; trials of different sizes still get their own actors.
         tune_config=tune.TuneConfig(reuse_actors=True),
         run_config=tune.RunConfig(
-            name="sweeps", storage_path=storage_path, verbose=0, callbacks=[_Progress(f"sweeps {label}".strip(), len(points), echo)]
+            name="sweeps", storage_path=storage_path, verbose=0,
+            callbacks=[_Progress(f"sweeps {label}".strip(), len(points), echo)],
         ),
     )
     grid = tuner.fit()

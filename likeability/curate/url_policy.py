@@ -90,7 +90,10 @@ class UrlPolicy:
 
     def address_allowed(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address, host: str, port: int) -> bool:
         """A public address always; a private one only for a destination download.private_hosts names."""
-        return address.is_global or any(d.matches(canonical_host(host), port) for d in self.private)
+        if address.is_global:
+            return True
+        host = canonical_host(host)
+        return any(d.matches(host, port) for d in self.private)
 
 
 def canonical_host(host: str) -> str:
@@ -111,8 +114,8 @@ def canonical_host(host: str) -> str:
     return str(address)
 
 
-# Up to four dot-separated decimal, octal (leading 0) or hex (0x) numbers: the forms inet_aton reads as IPv4.
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# Up to four dot-separated decimal, octal (leading 0) or hex (0x) numbers: the forms inet_aton reads as IPv4.
 _NUMERIC_IPV4 = re.compile(r"(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}")
 
 

@@ -34,7 +34,11 @@ def kept_photos(run: RunFolder) -> pa.Table:
 
 def assign(photos: pa.Table, config: LabelsConfig) -> pa.Table:
     """Ratio, follower group, split and label for each photo that can be labelled (see assign_all)."""
-    every = assign_all(photos, config)
+    return labelled_only(assign_all(photos, config))
+
+
+def labelled_only(every: pa.Table) -> pa.Table:
+    """The rows of `assign_all` that got a label, without the left_out column."""
     return every.filter(pc.is_null(every.column("left_out"))).drop_columns(["left_out"])
 
 
@@ -88,7 +92,7 @@ def follower_groups(users: np.ndarray, followers: np.ndarray, groups: int) -> np
 def run_labels(config: Config, run: RunFolder, runtime: Runtime) -> dict:
     every = assign_all(kept_photos(run), config.labels)
     reasons = every.column("left_out").drop_null().value_counts().to_pylist()
-    labelled = every.filter(pc.is_null(every.column("left_out"))).drop_columns(["left_out"])
+    labelled = labelled_only(every)
     run.table("labels").write_part(PART, labelled)
     counts = {}
     for side in ("train", "test"):

@@ -41,9 +41,14 @@ def funnel(run: RunFolder) -> list[Step]:
 def funnel_lines(steps: list[Step]) -> list[str]:
     lines = []
     for step in steps:
-        why = ", ".join(f"{reason} {count}" for reason, count in sorted(step.removed.items(), key=lambda i: -i[1]))
+        why = removed_text(step)
         lines.append(f"  {step.name:<16} {step.count:>8}" + (f"   removed: {why}" if why else ""))
     return lines
+
+
+def removed_text(step: Step) -> str:
+    """What a step removed, the largest reason first: "too_young 495, no_hashtag 475"."""
+    return ", ".join(f"{reason} {count}" for reason, count in sorted(step.removed.items(), key=lambda i: -i[1]))
 
 
 def _reasons(run: RunFolder, table: str, column: str) -> dict[str, int]:

@@ -69,8 +69,8 @@ def results(page: Page, run_results: RunResults) -> None:
     lines = [_classic_row(key, best[key], finals.get(key)) for key in sorted(best)]
     lines += _finetuned_row(run_results.run)
     table = (
-        "<table><tr><th>model</th><th>backbone</th><th>layer</th><th>mirrors</th><th>best parameters</th><th>CV accuracy</th>"
-        "<th>CV AP</th><th>test accuracy</th><th>test AP</th><th>AP by chance</th><th>ROC AUC</th></tr>"
+        "<table><tr><th>model</th><th>backbone</th><th>layer</th><th>mirrors</th><th>best parameters</th>"
+        "<th>CV accuracy</th><th>CV AP</th><th>test accuracy</th><th>test AP</th><th>AP by chance</th><th>ROC AUC</th></tr>"
         + "".join(lines) + "</table>"
     )
     note = (

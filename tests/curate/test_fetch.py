@@ -89,7 +89,8 @@ def test_private_addresses_are_refused_by_literal_by_name_and_by_redirect():
         assert server.requests["ok.jpg"] == 0
         (redirected,), _ = fetch_all([f"{url}/to-private"], CONFIG.model_copy(update={"allowed_hosts": [
             "127.0.0.1"]}))
-    assert redirected.status == "blocked_url" and "host 10.1.2.3:80 is not in download.allowed_hosts" in redirected.detail
+    assert redirected.status == "blocked_url"
+    assert "host 10.1.2.3:80 is not in download.allowed_hosts" in redirected.detail
 
 
 def test_a_trickle_is_cut_at_the_deadline_and_frees_its_slot():
