@@ -138,7 +138,9 @@ class TokenCrew:
         retired = [i for i, token in enumerate(tokens) if self._ledger.get(token).retired]
         self._retired_before = [Redactor.label(i) for i in retired]
         self._actors = [
-            TokenActor.remote(Redactor.label(i), token, base_url, config, run.location)
+            TokenActor.options(num_cpus=config.cpus_per_token).remote(
+                Redactor.label(i), token, base_url, config, run.location
+            )
             for i, token in enumerate(tokens)
         ]
         self._usable = set(range(len(tokens))) - set(retired)

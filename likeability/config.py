@@ -34,6 +34,11 @@ class RayConfig(Section):
     num_gpus: int | None = Field(None, ge=0, description="embedded Ray only; None = all GPUs")
     object_store_memory_mb: int | None = Field(None, ge=75, description="embedded Ray only; None = Ray's default")
     include_dashboard: bool = False
+    autoscaling: bool = Field(
+        False,
+        description="the cluster adds worker nodes on demand (`ray up`, KubeRay): actor pools start small and grow as "
+        "nodes join, instead of being sized to (and refused beyond) the resources present at the start",
+    )
     usage_stats: bool = Field(
         False, description="Ray's anonymous usage statistics, which probe the cloud metadata address; embedded Ray only"
     )
@@ -131,6 +136,12 @@ class CollectConfig(Section):
         1.0, gt=0, le=1, description="reported usage where calls stop until one of ours has left the window"
     )
     max_in_flight_per_token: int = Field(4, ge=1)
+    cpus_per_token: float = Field(
+        0.0,
+        ge=0,
+        description="CPUs each token's actor reserves: 0 lets any number of tokens share a laptop; on a cluster "
+        "whose head takes no tasks, a share (0.25) puts them on worker nodes, which the autoscaler adds for them",
+    )
     max_connections_per_token: int = Field(4, ge=1)
     request_timeout_seconds: float = Field(30.0, gt=0)
     max_retries: int = Field(6, ge=0)

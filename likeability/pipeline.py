@@ -18,6 +18,7 @@ from likeability.report.stage import run_report
 from likeability.run import RunFolder
 from likeability.runtime import Runtime
 from likeability.schemas import BACKBONE_LAYERS, embeddings_table
+from likeability.stage_nodes import clock_ms, nodes_since
 from likeability.tune.sweeps import run_sweeps
 
 
@@ -118,12 +119,15 @@ def run_stages(
             echo(f"{stage.name:<9} {state}")
             continue
         echo(f"{stage.name:<9} running: {stage.purpose}")
-        started = time.monotonic()
+        started, started_ms = time.monotonic(), clock_ms()
         summary = stage.run(config, run, runtime)
         check_something_left(stage.name, run)
         summary["seconds"] = round(time.monotonic() - started, 2)
+        summary["nodes"] = nodes_since(started_ms)
         run.mark_done(stage.name, summary)
-        details = "".join(f", {key}={_short(value)}" for key, value in summary.items() if key != "seconds")
+        details = "".join(
+            f", {key}={_short(value)}" for key, value in summary.items() if key not in ("seconds", "nodes")
+        )
         echo(f"{stage.name:<9} done in {summary['seconds']} s{details}")
 
 
@@ -137,4 +141,7 @@ def status_lines(run: RunFolder, stages: tuple[Stage, ...] = STAGES) -> list[str
     for stage in stages:
         counts = ", ".join(f"{t}={run.table(t).num_rows()}" for t in stage.tables)
         lines.append(f"  {stage.name:<9} {stage_state(stage, run):<14} {counts}".rstrip())
+        nodes = (run.done_summary(stage.name) or {}).get("nodes")
+        if nodes:
+            lines.append(f"  {'':<9} ran on {len(nodes)} node{'s' * (len(nodes) > 1)}: {' '.join(nodes)}")
     return lines

@@ -5,16 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 import ray
 
+from autoscaling_cluster import wait_for_job_agent, wait_for_port
 from helpers import free_port
 from likeability import session
 from likeability.config import RayConfig
@@ -22,30 +21,6 @@ from likeability.run import RunFolder
 
 VENV_BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
-
-
-def wait_for_port(port: int, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.25)
-    raise TimeoutError(f"nothing listens on port {port} after {seconds} s")
-
-
-def wait_for_job_agent(dashboard: str, env: dict, seconds: float) -> None:
-    """The dashboard answers before the node's job agent has registered; until then submissions fail."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        probe = subprocess.run(
-            [str(VENV_BIN / "ray"), "job", "submit", "--address", dashboard, "--no-wait", "--", "true"],
-            env=env, capture_output=True, text=True, timeout=60,
-        )
-        if probe.returncode == 0:
-            return
-        time.sleep(1)
-    raise TimeoutError(f"no job agent at {dashboard} after {seconds} s: {probe.stdout[-300:]}{probe.stderr[-300:]}")
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import ray
 
-from likeability.actor_pools import pool_size
+from likeability.actor_pools import actor_pool
 from likeability.config import Config, DownloadConfig, FacesConfig
 from likeability.curate.faces.build import build_detector
 from likeability.curate.faces.detection import in_full_photo, summarize
@@ -168,12 +168,10 @@ def curate_stream(config: Config, pending: pa.Table) -> Iterator[pa.Table]:
         batch_format="pyarrow",
         num_cpus=FETCH_CPUS,
     )
-    detectors = min(pool_size("faces", config.faces.actors, config.faces.gpus_per_actor), len(blocks))
     detected = fetched.map_batches(
         DetectFaces,
         fn_constructor_kwargs={"faces": config.faces, "max_pixels": config.download.max_pixels},
-        # No more actors than blocks: an actor without input would only hold a CPU.
-        compute=ray.data.ActorPoolStrategy(size=detectors),
+        compute=actor_pool("faces", config.faces.actors, config.faces.gpus_per_actor, len(blocks), config.ray),
         # Whole blocks per call (Ray Data's per-call cost is paid once per block); the detector runs the
         # model on chunks of faces.batch_size inside.
         batch_size=None,

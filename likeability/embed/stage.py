@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import ray
 import torch
 
-from likeability.actor_pools import pool_size
+from likeability.actor_pools import actor_pool
 from likeability.config import Config, EmbedConfig
 from likeability.embed.backbones import load_backbone
 from likeability.embed.photo_features import photo_features
@@ -80,7 +80,6 @@ def plan(run: RunFolder, backbone: str) -> list[dict]:
 
 def embed_stream(config: Config, run: RunFolder, entries: list[dict]) -> Iterator[pa.Table]:
     dataset = ray.data.from_items(entries, override_num_blocks=len(entries))
-    actors = min(pool_size("embed", config.embed.actors, config.embed.gpus_per_actor), len(entries))
     embedded = dataset.map_batches(
         EmbedImages,
         fn_constructor_kwargs={
@@ -88,7 +87,7 @@ def embed_stream(config: Config, run: RunFolder, entries: list[dict]) -> Iterato
             "max_pixels": config.download.max_pixels,
             "run_location": run.location,
         },
-        compute=ray.data.ActorPoolStrategy(size=actors),
+        compute=actor_pool("embed", config.embed.actors, config.embed.gpus_per_actor, len(entries), config.ray),
         batch_size=1,  # one planned part per call; the actor yields a table per embedding batch
         batch_format="pyarrow",
         num_cpus=1,

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import ray
 
-from likeability.actor_pools import pool_size
+from likeability.actor_pools import actor_pool
 from likeability.curate.faces.build import build_detector
 from likeability.embed.backbones import embed, load_backbone, preprocess
 from likeability.embed.photo_features import DECODE_FIT
@@ -119,7 +119,7 @@ def _predict_folder(folder: Path, run: str, model: str | None) -> list[Predictio
     scored = files.map_batches(
         PhotoScorer,
         fn_constructor_kwargs={"run_location": run, "family": model},
-        compute=ray.data.ActorPoolStrategy(size=pool_size("embed", config.embed.actors, config.embed.gpus_per_actor)),
+        compute=actor_pool("embed", config.embed.actors, config.embed.gpus_per_actor, len(photos), config.ray),
         batch_size=16,
         batch_format="pyarrow",
         num_cpus=1,

@@ -201,11 +201,12 @@ def _sheet(rows: list[dict]) -> str:
 
 def timings_and_config(page: Page, run: RunFolder) -> None:
     timings = "".join(
-        f"<tr><td>{html.escape(name)}</td><td class=n>{summary.get('seconds', float('nan')):.1f} s</td></tr>"
+        f"<tr><td>{html.escape(name)}</td><td class=n>{summary.get('seconds', float('nan')):.1f} s</td>"
+        f"<td class=n>{len(summary.get('nodes', [])) or ''}</td></tr>"
         for name, summary in run.done_summaries().items()
     )
     config = html.escape(run.read_text("config.yaml") or "")
     page.section(
         "Timings and configuration",
-        f"<table><tr><th>stage</th><th>time</th></tr>{timings}</table><pre>{config}</pre>",
+        f"<table><tr><th>stage</th><th>time</th><th>Ray nodes</th></tr>{timings}</table><pre>{config}</pre>",
     )

@@ -119,5 +119,6 @@ def test_an_actor_pool_larger_than_the_cluster_is_refused_before_it_hangs(ray_cl
     run = RunFolder(str(tmp_path))
     run.table("candidates").write_part("all", [candidate("1", "http://127.0.0.1:9/x.jpg")])
     too_many = config().model_copy(update={"faces": FacesConfig(actors=3)})
-    with pytest.raises(ConfigError, match="faces.actors=3 actors need 3 CPUs; this Ray cluster has 2 CPUs"):
+    with pytest.raises(ConfigError, match=r"faces.actors=3: 3 actors \(1 CPU each\) cannot run at once on this Ray "
+                       r"cluster, which has 2 CPUs"):
         run_curate(too_many, run, RUNTIME)
