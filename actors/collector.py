@@ -23,17 +23,13 @@ from likeability.actors.account_client import AccountResult
 from likeability.actors.token_actor import TokenActor
 from likeability.collect.post_rules import drop_reason
 from likeability.collect.token_ledger import TokenLedger, TokenRecord
-from likeability.collect.tokens import Redactor
+from likeability.collect.tokens import CollectionError, Redactor
 from likeability.config import CollectConfig
 from likeability.progress import Progress
 from likeability.run import RunFolder
 
 UNIT_TABLES = ("posts", "dropped_posts", "failed_users")  # written before "users", which commits the unit
 STATE_POLL_SECONDS = 0.25  # how often the token actors are asked for their state (progress line, ledger)
-
-
-class CollectionError(RuntimeError):
-    """Collection cannot go on (every token retired or dead); committed units are kept for a re-run."""
 
 
 @dataclass

@@ -1,4 +1,7 @@
-"""`likeability <verb>`: parse the command line, load the config, hand over to one stage function."""
+"""`likeability <verb>`: parse the command line, load the config, hand over to one stage function.
+
+Ray, the simulator and every stage's libraries (torch, Tune, Train, matplotlib) are imported by the verbs that
+use them, so `--help` and `status` start in a fraction of a second."""
 
 from __future__ import annotations
 
@@ -14,15 +17,16 @@ from pathlib import Path
 import pyarrow.fs as pafs
 import yaml
 
-from likeability import pipeline, session
-from likeability.collect.tokens import TokenError, mint_tokens, read_tokens
+from likeability import pipeline
+from likeability.collect.importers.instaloader import InstaloaderFolderError
+from likeability.collect.importers.manifest import ManifestError
+from likeability.collect.tokens import CollectionError, TokenError, mint_tokens, read_tokens
 from likeability.config import Config, ConfigError, dump_yaml, load
 from likeability.nothing_left import NothingLeftError
 from likeability.report.figures import figure_lines
 from likeability.report.funnel import funnel, funnel_lines
 from likeability.run import RunFolder, SchemaError, run_config
 from likeability.runtime import Runtime
-from likeability.simulator.server import SimulatorServer, serve_in_thread
 from likeability.tune.features import MissingInputError
 
 DEMO_CONFIG = "configs/demo.toml"
@@ -30,7 +34,7 @@ DEMO_CONFIG = "configs/demo.toml"
 # work on: a message, exit 2, no traceback.
 USER_ERRORS = (
     ConfigError, TokenError, SchemaError, pipeline.StageOrderError, MissingInputError, FileNotFoundError,
-    NothingLeftError,
+    NothingLeftError, CollectionError, ManifestError, InstaloaderFolderError,
 )
 
 
@@ -54,18 +58,25 @@ def _parser() -> argparse.ArgumentParser:
         verb.add_argument("--verbose", action="store_true",
                           help="show Ray's own output on the console too (otherwise it goes to RUN/logs/ray.log)")
 
+    def with_rerun(verb: argparse.ArgumentParser) -> None:
+        verb.add_argument("--rerun", metavar="STAGE", choices=[s.name for s in pipeline.STAGES if s.run],
+                          help="throw away what STAGE and every later stage made, and run them again (with this "
+                          "invocation's config)")
+
     demo = verbs.add_parser("demo", help="run the whole pipeline on the bundled simulator, locally")
     with_config(demo, DEMO_CONFIG)
     demo.add_argument("--run", help="run folder (overrides run_dir)")
     demo.add_argument("--scale", type=float, default=1.0,
                       help="multiply the simulated world's accounts (and so its photos) by this much")
     demo.set_defaults(handler=_run_pipeline)
+    with_rerun(demo)
 
     run = verbs.add_parser("run", help="run every unfinished stage of a configured run")
     with_config(run, None)
     run.add_argument("--run", help="run folder (overrides run_dir)")
     run.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, then config, then embedded)")
     run.set_defaults(handler=_run_pipeline)
+    with_rerun(run)
 
     for stage in pipeline.STAGES:
         if stage.run is None or stage.name == "report":
@@ -75,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         verb.add_argument("--run", help="run folder (overrides run_dir)")
         verb.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, then config, then embedded)")
         verb.set_defaults(handler=_run_pipeline, stage=stage.name)
+        with_rerun(verb)
 
     report = verbs.add_parser("report", help="write (again) the HTML report of a run: RUN/report/index.html")
     report.add_argument("run", help="run folder or URI")
@@ -114,8 +126,13 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def _run_pipeline(args: argparse.Namespace) -> int:
+    from likeability import session
+
     config = _load(args)
     run = RunFolder(config.run_dir)
+    if args.rerun:
+        print(f"rerun: the results of {', '.join(pipeline.forget_from(args.rerun, run))} are thrown away")
+    pipeline.check_config_unchanged(config, run)
     _save_config(config, run)
     if args.verb == "demo":
         backbones = ", ".join(config.embed.backbones)
@@ -147,11 +164,18 @@ def _predict(args: argparse.Namespace) -> int:
     from likeability.learn.predict import p_good_summary, predict  # torch and the models load only here
 
     if any(Path(source).is_dir() for source in args.sources):
+        from likeability import session
+
         session.connect(run_config(RunFolder(args.run)).ray, args.address)
     predictions = predict(args.sources, args.run, args.model)
     for prediction in predictions:
         print(prediction.line())
     print(p_good_summary(predictions))
+    unreadable = [p.source for p in predictions if p.not_an_image]
+    if unreadable:
+        print(f"error: {len(unreadable)} of the files given are not photos this tool can read ({unreadable[0]}"
+              f"{', ...' if len(unreadable) > 1 else ''}): give JPEG, PNG, GIF or WebP files", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -163,7 +187,11 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    _print_status(RunFolder(args.run))
+    run = RunFolder(args.run)
+    if not run.exists("config.yaml"):
+        raise FileNotFoundError(f"{args.run} is not a likeability run folder (it has no config.yaml): give the "
+                                "run_dir of a run, or start one with `likeability run` or `likeability demo`")
+    _print_status(run)
     return 0
 
 
@@ -176,6 +204,8 @@ def _print_status(run: RunFolder) -> None:
 
 
 def _simulate_api(args: argparse.Namespace) -> int:
+    from likeability.simulator.server import SimulatorServer
+
     config = _load(args).simulator
     if args.host:
         config.host = args.host
@@ -202,6 +232,8 @@ def _runtime(config: Config) -> Iterator[Runtime]:
     if not config.simulator.enabled:
         yield Runtime(config.collect.api_base_url, lambda: read_tokens(config.collect.tokens))
         return
+    from likeability.simulator.server import SimulatorServer, serve_in_thread
+
     tokens = read_tokens(config.simulator.tokens) or mint_tokens(config.simulator.minted_tokens)
     server = SimulatorServer(config.simulator, tokens=tokens)
     with serve_in_thread(server) as url:
@@ -210,13 +242,14 @@ def _runtime(config: Config) -> Iterator[Runtime]:
 
 
 def _save_config(config: Config, run: RunFolder) -> None:
-    """Write the resolved config into the run, saying which keys changed since the last invocation."""
+    """Write the resolved config into a new run (once: each stage records the values it read in its marker), or
+    say which keys this invocation changes for the stages still to run."""
     previous = run.read_text("config.yaml")
-    text = dump_yaml(config)
-    if previous is not None and previous != text:
-        changed = _changed_keys(yaml.safe_load(previous), config.model_dump(mode="json"))
-        print(f"config changed since the last invocation of this run: {', '.join(changed)}")
-    run.write_text("config.yaml", text)
+    if previous is None:
+        run.write_text("config.yaml", dump_yaml(config))
+    elif changed := _changed_keys(yaml.safe_load(previous), config.model_dump(mode="json")):
+        print(f"config differs from the run's config.yaml in {', '.join(changed)}: finished stages keep what they "
+              "ran with; the stages still to run use this invocation's values")
 
 
 def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:

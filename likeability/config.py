@@ -13,6 +13,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
+def operational(default: Any, **field: Any) -> Any:
+    """A field that says how fast or where a stage runs, never what it computes: changing it on a finished run is
+    allowed (see likeability.provenance)."""
+    return Field(default, json_schema_extra={"operational": True}, **field)
+
+
 class ConfigError(ValueError):
     """A config file or override is wrong; the message names the source and the key."""
 
@@ -77,8 +83,8 @@ class SimulatorConfig(Section):
     """The bundled Instagram Graph API simulator and the synthetic world it serves."""
 
     enabled: bool = Field(False, description="start the bundled simulator and point the API client at it")
-    host: str = "127.0.0.1"
-    port: int = Field(0, ge=0, le=65535, description="0 = any free port")
+    host: str = operational("127.0.0.1")
+    port: int = operational(0, ge=0, le=65535, description="0 = any free port")
     seed: int = 0
     accounts: int = Field(120, ge=1)
     posts_per_account_min: int = Field(4, ge=0)
@@ -90,21 +96,23 @@ class SimulatorConfig(Section):
         description="pixels that stand for Instagram's 1080 px width: photos keep Instagram's shapes and mix of "
         "640, 1080 and 1440 px widths, scaled by image_size / 1080",
     )
-    page_size: int = Field(25, ge=1, le=100)
-    calls_per_window: int = Field(200, ge=1)
-    window_seconds: float = Field(3600.0, gt=0)
-    token_behaviours: list[TokenBehaviour] = Field(
+    page_size: int = operational(25, ge=1, le=100)
+    calls_per_window: int = operational(200, ge=1)
+    window_seconds: float = operational(3600.0, gt=0)
+    token_behaviours: list[TokenBehaviour] = operational(
         [TokenBehaviour()], min_length=1, description="token i behaves as entry i modulo the list's length"
     )
-    latency_seconds: float = Field(0.0, ge=0, description="every API answer is held this long, as a network would")
-    in_flight_grace_seconds: float = Field(
+    latency_seconds: float = operational(
+        0.0, ge=0, description="every API answer is held this long, as a network would"
+    )
+    in_flight_grace_seconds: float = operational(
         0.25, ge=0, description="calls arriving this soon after a refusal or a code 190 left before the client could "
         "have read it: in flight, not counted against the client"
     )
-    tokens: TokenSource = TokenSource()
-    minted_tokens: int = Field(4, ge=1, description="tokens the demo makes up when `tokens` names none")
-    expired_tokens: TokenSource = TokenSource()
-    faults: FaultConfig = FaultConfig()
+    tokens: TokenSource = operational(TokenSource())
+    minted_tokens: int = operational(4, ge=1, description="tokens the demo makes up when `tokens` names none")
+    expired_tokens: TokenSource = operational(TokenSource())
+    faults: FaultConfig = operational(FaultConfig())
 
     @model_validator(mode="after")
     def _posts_range(self) -> SimulatorConfig:
@@ -119,35 +127,35 @@ class CollectConfig(Section):
     source: Literal["graph_api", "instaloader", "manifest"] = "graph_api"
     instaloader_dir: str | None = Field(None, description="source=instaloader: a folder instaloader wrote")
     manifest: str | None = Field(None, description="source=manifest: CSV or Parquet, one row per photo")
-    api_base_url: str = Field("https://graph.facebook.com", description="ignored while the simulator is enabled")
-    api_version: str = "v25.0"
+    api_base_url: str = operational("https://graph.facebook.com", description="ignored while the simulator is enabled")
+    api_version: str = operational("v25.0")
     ig_user_id: str = Field("17841400000000001", description="your professional account, the caller of discovery")
-    tokens: TokenSource = TokenSource()
+    tokens: TokenSource = operational(TokenSource())
     usernames: list[str] = Field([], description="accounts to collect, besides usernames_file")
     usernames_file: str | None = Field(None, description="one username per line")
     hashtags: list[str] = Field(["me"], description="keep posts whose caption has one of these; [] keeps all")
     min_age_days: float = Field(30.0, ge=0, description="younger posts have not settled their likes")
     max_posts_per_user: int | None = Field(None, ge=1)
-    page_size: int = Field(50, ge=1, le=100)
-    calls_per_window: int = Field(200, ge=1, description="per token: the platform limit is 200 per hour")
-    window_seconds: float = Field(3600.0, gt=0)
-    slow_down_from_usage: float = Field(0.8, gt=0, le=1, description="reported usage where pacing stretches")
-    pause_at_usage: float = Field(
+    page_size: int = operational(50, ge=1, le=100)
+    calls_per_window: int = operational(200, ge=1, description="per token: the platform limit is 200 per hour")
+    window_seconds: float = operational(3600.0, gt=0)
+    slow_down_from_usage: float = operational(0.8, gt=0, le=1, description="reported usage where pacing stretches")
+    pause_at_usage: float = operational(
         1.0, gt=0, le=1, description="reported usage where calls stop until one of ours has left the window"
     )
-    max_in_flight_per_token: int = Field(4, ge=1)
-    cpus_per_token: float = Field(
+    max_in_flight_per_token: int = operational(4, ge=1)
+    cpus_per_token: float = operational(
         0.0,
         ge=0,
         description="CPUs each token's actor reserves: 0 lets any number of tokens share a laptop; on a cluster "
         "whose head takes no tasks, a share (0.25) puts them on worker nodes, which the autoscaler adds for them",
     )
-    max_connections_per_token: int = Field(4, ge=1)
-    request_timeout_seconds: float = Field(30.0, gt=0)
-    max_retries: int = Field(6, ge=0)
-    backoff_base_seconds: float = Field(1.0, gt=0)
-    backoff_max_seconds: float = Field(60.0, gt=0)
-    usernames_per_part: int = Field(50, ge=1, description="accounts committed together as one unit of work")
+    max_connections_per_token: int = operational(4, ge=1)
+    request_timeout_seconds: float = operational(30.0, gt=0)
+    max_retries: int = operational(6, ge=0)
+    backoff_base_seconds: float = operational(1.0, gt=0)
+    backoff_max_seconds: float = operational(60.0, gt=0)
+    usernames_per_part: int = operational(50, ge=1, description="accounts committed together as one unit of work")
 
 
 class FilterConfig(Section):
@@ -170,22 +178,22 @@ class DownloadConfig(Section):
         [], description="entries like allowed_hosts whose addresses may be loopback, private or link-local: a local "
         "simulator or mirror (\"127.0.0.1:18765\"); everything else must reach a public address"
     )
-    workers: int = Field(1, ge=1, description="download actors; each runs many requests at once")
-    concurrency_per_worker: int = Field(16, ge=1)
-    concurrency_per_host: int = Field(8, ge=1)
-    connect_timeout_seconds: float = Field(5.0, gt=0)
-    read_timeout_seconds: float = Field(20.0, gt=0, description="longest wait for the next bytes")
-    deadline_seconds: float = Field(60.0, gt=0, description="one attempt at a download, connect to last byte")
-    min_bytes_per_second: int = Field(
+    workers: int = operational(1, ge=1, description="download actors; each runs many requests at once")
+    concurrency_per_worker: int = operational(16, ge=1)
+    concurrency_per_host: int = operational(8, ge=1)
+    connect_timeout_seconds: float = operational(5.0, gt=0)
+    read_timeout_seconds: float = operational(20.0, gt=0, description="longest wait for the next bytes")
+    deadline_seconds: float = operational(60.0, gt=0, description="one attempt at a download, connect to last byte")
+    min_bytes_per_second: int = operational(
         2048, ge=0, description="a body arriving slower than this (judged after its first 5 s) is cut as a timeout"
     )
-    max_retries: int = Field(3, ge=0, description="for 5xx, 429 and timeouts; 4xx are final")
-    backoff_base_seconds: float = Field(0.5, gt=0)
-    backoff_max_seconds: float = Field(8.0, gt=0)
+    max_retries: int = operational(3, ge=0, description="for 5xx, 429 and timeouts; 4xx are final")
+    backoff_base_seconds: float = operational(0.5, gt=0)
+    backoff_max_seconds: float = operational(8.0, gt=0)
     max_redirects: int = Field(5, ge=0)
     max_bytes: int = Field(20 * 2**20, ge=1024)
     max_pixels: int = Field(40_000_000, ge=1, description="larger images are refused before decoding")
-    batch_size: int = Field(64, ge=1, description="posts per download batch")
+    batch_size: int = operational(64, ge=1, description="posts per download batch")
 
     @model_validator(mode="before")
     @classmethod
@@ -209,11 +217,13 @@ class FacesConfig(Section):
     nms_threshold: float = Field(0.4, gt=0, le=1)
     min_face_fraction: float = Field(0.03, ge=0, lt=1, description="smallest face side / shorter image side")
     input_size: int = Field(640, ge=32, description="detector input, square, pixels")
-    batch_size: int = Field(1, ge=1, description="images per model call: 1 is fastest on CPUs (measured), 16+ on GPUs")
-    actors: int | None = Field(
+    batch_size: int = operational(
+        1, ge=1, description="images per model call: 1 is fastest on CPUs (measured), 16+ on GPUs"
+    )
+    actors: int | None = operational(
         None, ge=1, description="detector actors (Ray Data actor pool); None = one per CPU, or per GPU share"
     )
-    gpus_per_actor: float = Field(0.0, ge=0, description="> 0 uses onnxruntime's CUDA provider")
+    gpus_per_actor: float = operational(0.0, ge=0, description="> 0 uses onnxruntime's CUDA provider")
 
 
 class LabelsConfig(Section):
@@ -248,9 +258,11 @@ class EmbedConfig(Section):
     )
     weights_sha256: str | None = Field(None, description="expected SHA-256 of a local weights file")
     mirror: bool = Field(True, description="also embed each photo's horizontal mirror")
-    batch_size: int = Field(32, ge=1)
-    actors: int | None = Field(None, ge=1, description="embedding actors; None = one per GPU share, or one per CPU")
-    gpus_per_actor: float = Field(0.0, ge=0)
+    batch_size: int = operational(32, ge=1)
+    actors: int | None = operational(
+        None, ge=1, description="embedding actors; None = one per GPU share, or one per CPU"
+    )
+    gpus_per_actor: float = operational(0.0, ge=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -292,8 +304,8 @@ class SweepsConfig(Section):
     sgd_alpha: list[float] = Field([1e-6, 1e-5, 1e-4, 1e-3, 1e-2], description="SGD hinge regulariser")
     sgd_eta0: list[float] = Field([1e-4, 1e-3, 1e-2, 1e-1], description="SGD step size")
     forest_trees: int = Field(500, ge=1)
-    cpus_per_trial: float = Field(1.0, gt=0)
-    forest_cpus_per_trial: int = Field(2, ge=1, description="a forest trial's CPUs, and its n_jobs")
+    cpus_per_trial: float = operational(1.0, gt=0)
+    forest_cpus_per_trial: int = operational(2, ge=1, description="a forest trial's CPUs, and its n_jobs")
     seed: int = 0
 
 
@@ -312,7 +324,7 @@ class FinetuneConfig(Section):
     weight_decay: float = Field(5e-4, ge=0)
     lr_step: int = Field(5_000, ge=1, description="divide the learning rate by 1/lr_gamma every lr_step iterations")
     lr_gamma: float = Field(0.1, gt=0, le=1)
-    log_every: int = Field(100, ge=1)
+    log_every: int = operational(100, ge=1)
     eval_every: int = Field(1_000, ge=1, description="validation and checkpoint interval")
     validation_fraction: float = Field(
         0.2, gt=0, lt=1,
@@ -320,7 +332,7 @@ class FinetuneConfig(Section):
         "split is scored once, by the chosen one",
     )
     workers: int = Field(1, ge=1, description="Ray Train workers (DDP: gloo on CPU, NCCL on GPU)")
-    gpus_per_worker: float = Field(0.0, ge=0)
+    gpus_per_worker: float = operational(0.0, ge=0)
     seed: int = 0
 
 
@@ -358,9 +370,14 @@ def dump_yaml(config: Config) -> str:
 
 
 def _read_file(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; give the config file (.toml or .yaml) inside it")
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot be read as a text file ({err})") from None
     try:
         if path.suffix == ".toml":
             data = tomllib.loads(text)

@@ -46,7 +46,7 @@ def check_something_left(stage: str, run: RunFolder) -> None:
     for before, step in zip([None, *steps], steps, strict=False):  # each step with the one before it
         gate = GATES.get(step.name)
         if gate is not None and gate.stage == stage and step.count == 0:
-            raise NothingLeftError(f"{stage}: {gate.failure} ({_of(before, step, run)}): {gate.hint}")
+            raise NothingLeftError(f"{stage}: {gate.failure} ({_of(before, step, run)}): {_hint(gate, before, run)}")
     if stage == "labels":
         _check_both_splits(run)
 
@@ -57,6 +57,16 @@ def _of(before: Step | None, step: Step, run: RunFolder) -> str:
         return f"{accounts} accounts answered, {run.table('failed_users').num_rows()} failed"
     removed = removed_text(step)
     return f"0 of {before.count} {GATES[before.name].kept}" + (f"; removed: {removed}" if removed else "")
+
+
+def _hint(gate: Gate, before: Step | None, run: RunFolder) -> str:
+    """For an import that kept nothing, the first row it could not read says more than the usual hint."""
+    errors = run.table("import_errors").read() if before is None else None
+    if errors is None or not errors.num_rows:
+        return gate.hint
+    first = errors.slice(0, 1).to_pylist()[0]
+    return (f"{errors.num_rows} rows could not be imported, the first {first['path']}: {first['reason']}; the "
+            "import_errors table lists them all")
 
 
 def _check_both_splits(run: RunFolder) -> None:

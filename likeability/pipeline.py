@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from likeability.collect.stage import run_collect
+from likeability import provenance
 from likeability.config import Config
-from likeability.curate.follower_filter import run_filter
-from likeability.curate.stage import run_curate
-from likeability.embed.stage import run_embed
-from likeability.finetune.stage import run_finetune
-from likeability.learn.labels import run_labels
 from likeability.nothing_left import check_something_left
-from likeability.report.stage import run_report
 from likeability.run import RunFolder
 from likeability.runtime import Runtime
 from likeability.schemas import BACKBONE_LAYERS, embeddings_table
 from likeability.stage_nodes import clock_ms, nodes_since
-from likeability.tune.sweeps import run_sweeps
+
+StageFunction = Callable[[Config, RunFolder, Runtime], dict]
 
 
 @dataclass(frozen=True)
@@ -27,8 +23,19 @@ class Stage:
     name: str
     purpose: str
     tables: tuple[str, ...] = ()
-    # None while the stage is not built yet; the pipeline then says so instead of pretending.
-    run: Callable[[Config, RunFolder, Runtime], dict] | None = None
+    # The stage function, or "module:function" imported when the stage runs (so that `status` and `--help` do
+    # not load torch, Tune and Train); None while the stage is not built yet, which the pipeline then says.
+    run: StageFunction | str | None = None
+    # The config sections ("faces") and single keys ("download.max_pixels") its results depend on.
+    reads: tuple[str, ...] = ()
+    # Files it writes besides its tables (models, checkpoints, the page), thrown away when it is rerun.
+    folders: tuple[str, ...] = ()
+
+    def function(self) -> StageFunction:
+        if isinstance(self.run, str):
+            module, _, name = self.run.partition(":")
+            return getattr(importlib.import_module(module), name)
+        return self.run
 
 
 STAGES: tuple[Stage, ...] = (
@@ -36,48 +43,68 @@ STAGES: tuple[Stage, ...] = (
         "collect",
         "Graph API (or an importer) -> users, posts",
         ("users", "posts", "dropped_posts", "failed_users", "import_errors"),
-        run_collect,
+        "likeability.collect.stage:run_collect",
+        reads=("simulator", "collect"),
     ),
     Stage(
         "filter",
         "follower-count outliers (median +/- k MAD) and unusable posts removed",
         ("user_filter", "candidates", "excluded_posts"),
-        run_filter,
+        "likeability.curate.follower_filter:run_filter",
+        reads=("filter",),
     ),
     Stage(
         "curate",
         "images fetched, validated and stored by content, faces detected: one Ray Data stream",
         ("downloads", "faces", "images"),
-        run_curate,
+        "likeability.curate.stage:run_curate",
+        reads=("download", "faces"),
     ),
-    Stage("labels", "likes/followers median split, user-grouped train/test split", ("labels",), run_labels),
+    Stage(
+        "labels",
+        "likes/followers median split, user-grouped train/test split",
+        ("labels",),
+        "likeability.learn.labels:run_labels",
+        reads=("labels",),
+    ),
     Stage(
         "embed",
         "CNN features of each photo and its mirror, by each of embed.backbones",
         tuple(embeddings_table(name) for name in BACKBONE_LAYERS),
-        run_embed,
+        "likeability.embed.stage:run_embed",
+        reads=("embed", "download.max_pixels"),
     ),
     Stage(
         "sweeps",
         "Ray Tune sweeps (LinearSVC C, SGD-SVM, random forest), final models scored on the test split",
         ("sweep_results", "final_models"),
-        run_sweeps,
+        "likeability.tune.sweeps:run_sweeps",
+        reads=("sweeps",),
+        folders=("sweeps", "models"),
     ),
     Stage(
         "finetune",
         "Ray Train fine-tuning of the CNN with a 2-class head; test photos ranked by it",
         ("finetune_metrics", "finetune_scores"),
-        run_finetune,
+        "likeability.finetune.stage:run_finetune",
+        reads=("finetune", "download.max_pixels"),
+        folders=("finetune",),
     ),
-    Stage("report", "HTML report with tables, curves and contact sheets", (), run_report),
+    Stage(
+        "report",
+        "HTML report with tables, curves and contact sheets",
+        (),
+        "likeability.report.stage:run_report",
+        folders=("report",),
+    ),
 )
 
 
-def stage_named(name: str) -> Stage:
-    for stage in STAGES:
+def stage_named(name: str, stages: tuple[Stage, ...] = STAGES) -> Stage:
+    for stage in stages:
         if stage.name == name:
             return stage
-    raise KeyError(f"no stage {name!r}; stages are {[s.name for s in STAGES]}")
+    raise KeyError(f"no stage {name!r}; stages are {[s.name for s in stages]}")
 
 
 class StageOrderError(RuntimeError):
@@ -105,6 +132,21 @@ def stage_state(stage: Stage, run: RunFolder) -> str:
     return "not started"
 
 
+def check_config_unchanged(config: Config, run: RunFolder, stages: tuple[Stage, ...] = STAGES) -> None:
+    """Refuses a config that changes what a finished stage read (see likeability.provenance)."""
+    provenance.refuse_changes({s.name: run.done_summary(s.name) for s in stages if stage_state(s, run) == "done"},
+                              config)
+
+
+def forget_from(name: str, run: RunFolder, stages: tuple[Stage, ...] = STAGES) -> list[str]:
+    """Throws away what stage `name` and every stage after it made (tables, files, markers), so they run again;
+    what came before stays, and so do the token ledger and the run's config. Returns the stages forgotten."""
+    forgotten = stages[stages.index(stage_named(name, stages)):]
+    for stage in forgotten:
+        run.forget(stage.name, stage.tables, stage.folders)
+    return [stage.name for stage in forgotten]
+
+
 def run_stages(
     config: Config,
     run: RunFolder,
@@ -120,13 +162,15 @@ def run_stages(
             continue
         echo(f"{stage.name:<9} running: {stage.purpose}")
         started, started_ms = time.monotonic(), clock_ms()
-        summary = stage.run(config, run, runtime)
+        summary = stage.function()(config, run, runtime)
         check_something_left(stage.name, run)
         summary["seconds"] = round(time.monotonic() - started, 2)
         summary["nodes"] = nodes_since(started_ms)
+        summary["provenance"] = provenance.record(config, stage.reads)
         run.mark_done(stage.name, summary)
         details = "".join(
-            f", {key}={_short(value)}" for key, value in summary.items() if key not in ("seconds", "nodes")
+            f", {key}={_short(value)}" for key, value in summary.items()
+            if key not in ("seconds", "nodes", "provenance")
         )
         echo(f"{stage.name:<9} done in {summary['seconds']} s{details}")
 

@@ -2,11 +2,12 @@
 
 A run is one folder, local or on any filesystem pyarrow understands (`s3://bucket/runs/x`). Inside it:
 
-    config.yaml              the resolved config of the latest invocation
+    config.yaml              the resolved config of the run's first invocation
     <table>/part-<key>.parquet
                              a table is a folder of parts; a part is one committed unit of work
     _stages/<stage>.started  when the stage first started; date rules (post age) use it on every resume
-    _stages/<stage>.json     written last, when a stage has finished: its presence makes a re-run a no-op
+    _stages/<stage>.json     written last, when a stage has finished: its presence makes a re-run a no-op;
+                             it holds the stage's summary and provenance (the config values it read, versions)
 
 Parts are written to a hidden temporary name and then renamed, so a reader never sees half a part, and a
 stage that was killed resumes by skipping the keys whose parts already exist.
@@ -14,6 +15,7 @@ stage that was killed resumes by skipping the keys whose parts already exist.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid
@@ -108,6 +110,15 @@ class RunFolder:
 
     def mark_done(self, stage: str, summary: dict) -> None:
         self.write_text(f"_stages/{stage}.json", json.dumps(summary, indent=2, default=str))
+
+    def forget(self, stage: str, tables: tuple[str, ...], folders: tuple[str, ...]) -> None:
+        """Deletes a stage's marker, its tables and its folders: the stage starts again from nothing. The marker
+        goes first, so an interrupted forget leaves a stage that is not done, never a done one without tables."""
+        for marker in (f"_stages/{stage}.json", f"_stages/{stage}.started"):
+            _delete_quietly(self.fs, self.path(marker))
+        for folder in (*(self.table(t).folder for t in tables), *(self.path(f) for f in folders)):
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.delete_dir(folder)
 
     def done_summary(self, stage: str) -> dict | None:
         """The summary a finished stage recorded, or None while it has not finished."""
@@ -220,8 +231,13 @@ def _delete_quietly(fs: pafs.FileSystem, path: str) -> None:
 
 
 def run_config(run: RunFolder) -> Config:
-    """The resolved config the run was made with: its detector and backbone settings score new photos."""
+    """The config the run's stages ran with: config.yaml with the values each finished stage recorded over it
+    (a stage run by a later invocation may have read other values for its sections than the first one had)."""
     text = run.read_text("config.yaml")
     if text is None:
         raise FileNotFoundError(f"{run.location} has no config.yaml: not a likeability run folder")
-    return Config.model_validate(yaml.safe_load(text))
+    data = yaml.safe_load(text)
+    for summary in run.done_summaries().values():
+        for section, values in summary.get("provenance", {}).get("config", {}).items():
+            data.setdefault(section, {}).update(values)
+    return Config.model_validate(data)

@@ -3,9 +3,8 @@ of this job, so the job's actors started since the stage began name the nodes th
 
 from __future__ import annotations
 
+import sys
 import time
-
-import ray
 
 
 def clock_ms() -> int:
@@ -15,7 +14,8 @@ def clock_ms() -> int:
 
 def nodes_since(started_ms: int) -> list[str]:
     """The node ids of this job's actors started at or after `started_ms`, sorted; none when Ray is not running."""
-    if not ray.is_initialized():
+    ray = sys.modules.get("ray")  # not imported means not running; importing it would slow `likeability status`
+    if ray is None or not ray.is_initialized():
         return []
     job = ray.JobID.from_hex(ray.get_runtime_context().get_job_id())
     # ray.util.state would need the dashboard, which an embedded run does without; this reads the GCS directly.

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import ray
 from sklearn.metrics import roc_auc_score
 
 from instaloader_world import write_instaloader_folder
@@ -76,6 +77,7 @@ def test_the_best_model_comes_within_3_points_of_the_planted_worlds_bayes_accura
     assert best >= rule.accuracy - 0.03, (best, rule)
     page = (Path(demo_run[0]) / "report" / "index.html").read_text()
     assert f"the Bayes accuracy, is <b>{rule.accuracy:.3f}</b>" in page
+    assert "<h3>Provenance</h3>" in page and f"ray {ray.__version__}" in page and "labels.seed = 0" in page
 
 
 def test_predict_scores_photos_of_people_and_refuses_photos_without_a_face(demo_run, tmp_path):
@@ -107,12 +109,26 @@ def test_predict_command_prints_each_photo_and_a_summary(demo_run, tmp_path, cap
     assert lines[2].startswith("2 photos, 1 scored, mean P(good) ")
     assert main(["predict", str(tmp_path / "nope.jpg"), "--run", str(demo_run[0])]) == 2
     assert "no such photo or folder" in capsys.readouterr().err
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("a shopping list, not a photo")
+    assert main(["predict", str(notes), "--run", str(demo_run[0])]) == 2
+    said = capsys.readouterr()
+    assert said.out.startswith(f"{notes}: not scored: ")
+    assert said.err == (f"error: 1 of the files given are not photos this tool can read ({notes}): give JPEG, PNG, "
+                        "GIF or WebP files\n")
 
 
-def test_a_changed_config_is_named_on_the_next_invocation(demo_run, capsys):
+def test_a_config_that_changes_a_finished_stage_is_refused_and_the_run_keeps_its_own(demo_run, capsys):
     run_dir, _, args = demo_run
-    assert main([*args, "--set", "faces.score_threshold=0.85"]) == 0
-    assert "config changed since the last invocation of this run: faces.score_threshold" in capsys.readouterr().out
+    saved = (Path(run_dir) / "config.yaml").read_text()
+    assert main([*args, "--set", "faces.score_threshold=0.85"]) == 2
+    error = capsys.readouterr().err
+    assert "stage curate already ran in this run with faces.score_threshold=0.8 (now 0.85)" in error
+    assert "--run NEW" in error and "--rerun curate" in error and "Traceback" not in error
+    assert (Path(run_dir) / "config.yaml").read_text() == saved
+    assert main([*args, "--set", "faces.actors=1"]) == 0  # how it runs, not what: allowed
+    assert "config differs from the run's config.yaml in faces.actors" in capsys.readouterr().out
+    assert run_config(RunFolder(str(run_dir))).faces.score_threshold == 0.8  # what predict and the report use
 
 
 def test_report_loads_in_a_real_browser_with_every_picture(demo_run, tmp_path):

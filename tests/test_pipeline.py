@@ -2,12 +2,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from likeability.config import Config
+from likeability.config import Config, ConfigError, load
 from likeability.pipeline import (
     STAGES,
     Stage,
     StageOrderError,
+    check_config_unchanged,
     check_ready,
+    forget_from,
     run_stages,
     stage_named,
     stage_state,
@@ -110,3 +112,31 @@ def test_a_stage_runs_only_after_the_built_stages_before_it(tmp_path):
         check_ready(stages[2], run, stages)
     run_stages(Config(), run, RUNTIME, stages[:1], lambda _: None)
     check_ready(stages[2], run, stages)  # the unbuilt stage between them does not block it
+
+
+def test_a_rerun_forgets_that_stage_and_every_later_one_and_keeps_the_earlier(tmp_path):
+    run = RunFolder(str(tmp_path))
+    gather, count = CountingStage(["a", "b"]), CountingStage([])
+    stages = (
+        Stage("gather", "test", ("users",), gather),
+        Stage("count", "test", ("posts",), count, folders=("counted",)),
+    )
+    run_stages(Config(), run, RUNTIME, stages, lambda _: None)
+    run.write_text("counted/result.txt", "2")
+    assert forget_from("count", run, stages) == ["count"]
+    assert stage_state(stages[0], run) == "done" and stage_state(stages[1], run) == "not started"
+    assert run.read_text("counted/result.txt") is None and run.table("users").num_rows() == 2
+    assert forget_from("gather", run, stages) == ["gather", "count"]
+    assert run.table("users").num_rows() == 0 and run.done_summary("gather") is None
+    run_stages(Config(), run, RUNTIME, stages, lambda _: None)
+    assert gather.written == ["a", "b", "a", "b"]  # made again from nothing
+
+
+def test_a_config_that_changes_what_a_finished_stage_read_is_refused(tmp_path):
+    run = RunFolder(str(tmp_path))
+    stages = (Stage("gather", "test", ("users",), CountingStage(["a"]), reads=("labels",)),)
+    run_stages(Config(), run, RUNTIME, stages, lambda _: None)
+    assert run.done_summary("gather")["provenance"]["config"]["labels"]["seed"] == 0
+    check_config_unchanged(load(None, ["faces.score_threshold=0.5"]), run, stages)  # not read by gather
+    with pytest.raises(ConfigError, match=r"stage gather already ran in this run with labels.seed=0 \(now 4\)"):
+        check_config_unchanged(load(None, ["labels.seed=4"]), run, stages)

@@ -16,7 +16,7 @@ import ray
 from autoscaling_cluster import wait_for_job_agent, wait_for_port
 from helpers import free_port
 from likeability import session
-from likeability.config import RayConfig
+from likeability.config import Config, RayConfig, dump_yaml
 from likeability.run import RunFolder
 
 VENV_BIN = Path(sys.executable).parent
@@ -83,7 +83,7 @@ def test_ray_address_from_the_environment_joins_the_cluster(head_node):
 
 def test_job_submit_ships_the_checkout_and_runs_the_cli(head_node, tmp_path):
     """As a user submits: `--working-dir .` from the checkout, so the shipped source is what runs."""
-    RunFolder(str(tmp_path))  # an empty run
+    RunFolder(str(tmp_path)).write_text("config.yaml", dump_yaml(Config()))  # a run nothing has run in yet
     out = subprocess.run(
         [
             str(VENV_BIN / "ray"),
@@ -122,7 +122,7 @@ import ray
 from ray import tune
 
 from likeability import session
-from likeability.config import RayConfig
+from likeability.config import Config, RayConfig, dump_yaml
 
 session.connect(RayConfig(num_cpus=2), log_file=Path(sys.argv[1]))
 

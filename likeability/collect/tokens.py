@@ -17,6 +17,11 @@ class TokenError(ValueError):
     """Tokens could not be read; the message names the source, never a token."""
 
 
+class CollectionError(RuntimeError):
+    """Collection cannot go on (no token given, or every token retired or dead); committed units are kept for a
+    re-run."""
+
+
 def read_tokens(source: TokenSource) -> list[str]:
     """Tokens from `source.file` and/or `source.env`, one per line; blank lines and `#` comments skipped."""
     lines: list[str] = []

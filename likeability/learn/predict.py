@@ -35,6 +35,7 @@ class Prediction:
     faces: int
     model: str
     note: str | None = None
+    not_an_image: bool = False  # the file could not be read as a photo: a mistake in the input, not a verdict
 
     def line(self) -> str:
         if self.p_good is None:
@@ -72,7 +73,7 @@ class PhotoScorer:
         try:
             decoded = decode_rgb(body, self._max_pixels, fit=max(self._faces.input_size, DECODE_FIT))
         except BadImage as err:
-            return Prediction(source, None, 0, self.name, f"not scored: {err.status} ({err.detail})")
+            return Prediction(source, None, 0, self.name, f"not scored: {err.status} ({err.detail})", True)
         faces = len(self._detector.detect([decoded.pixels])[0])
         if not faces:
             return Prediction(source, None, 0, self.name, "no face: not scored (the model knows photos of people)")

@@ -7,6 +7,7 @@ import html
 import pyarrow.compute as pc
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from likeability import provenance
 from likeability.config import Config
 from likeability.images.store import ImageStore
 from likeability.report import plots
@@ -208,5 +209,22 @@ def timings_and_config(page: Page, run: RunFolder) -> None:
     config = html.escape(run.read_text("config.yaml") or "")
     page.section(
         "Timings and configuration",
-        f"<table><tr><th>stage</th><th>time</th><th>Ray nodes</th></tr>{timings}</table><pre>{config}</pre>",
+        f"<table><tr><th>stage</th><th>time</th><th>Ray nodes</th></tr>{timings}</table>"
+        f"{provenance_table(run)}<pre>{config}</pre>",
     )
+
+
+def provenance_table(run: RunFolder) -> str:
+    """What made each stage's results: its code (git commit where known), library versions and seeds."""
+    rows = []
+    for name, summary in run.done_summaries().items():
+        made = summary.get("provenance")
+        if made is None:
+            continue
+        libraries = ", ".join(f"{lib} {v}" for lib, v in made["versions"].items() if v)
+        seeds = ", ".join(f"{k} = {v}" for k, v in provenance.seeds(made["config"]).items())
+        commit = (made.get("git_commit") or "not a git checkout")[:12]
+        rows.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(commit)}</td><td>{html.escape(libraries)}</td>"
+                    f"<td>{html.escape(seeds)}</td></tr>")
+    head = "<tr><th>stage</th><th>git commit</th><th>libraries</th><th>seeds</th></tr>"
+    return f"<h3>Provenance</h3><table>{head}{''.join(rows)}</table>" if rows else ""

@@ -17,12 +17,12 @@ from likeability.runtime import Runtime
 
 
 def run_report(config: Config, run: RunFolder, runtime: Runtime) -> dict:
-    return {"report": write_report(run, config)}
+    return {"report": write_report(run)}  # with what the stages ran with, not this invocation's config
 
 
-def write_report(run: RunFolder, config: Config | None = None) -> str:
-    """Writes `report/` in the run (with the run's own config unless one is given); returns the page's path."""
-    config = config or run_config(run)
+def write_report(run: RunFolder) -> str:
+    """Writes `report/` in the run, with the config each stage ran with; returns the page's path."""
+    config = run_config(run)
     page, results = Page(), RunResults(run)
     sections.funnel(page, run)
     sections.labels(page, run)
