@@ -21,7 +21,7 @@ from likeability import pipeline
 from likeability.collect.importers.instaloader import InstaloaderFolderError
 from likeability.collect.importers.manifest import ManifestError
 from likeability.collect.tokens import CollectionError, TokenError, mint_tokens, read_tokens
-from likeability.config import Config, ConfigError, dump_yaml, load
+from likeability.config import Config, ConfigError, InputNotFoundError, differing_keys, dump_yaml, load
 from likeability.nothing_left import NothingLeftError
 from likeability.report.figures import figure_lines
 from likeability.report.funnel import funnel, funnel_lines
@@ -33,7 +33,7 @@ DEMO_CONFIG = "configs/demo.toml"
 # Mistakes in what the user gave (config, tokens, files, stage order) and data that leaves a stage nothing to
 # work on: a message, exit 2, no traceback.
 USER_ERRORS = (
-    ConfigError, TokenError, SchemaError, pipeline.StageOrderError, MissingInputError, FileNotFoundError,
+    ConfigError, TokenError, SchemaError, pipeline.StageOrderError, MissingInputError, InputNotFoundError,
     NothingLeftError, CollectionError, ManifestError, InstaloaderFolderError,
 )
 
@@ -90,13 +90,14 @@ def _parser() -> argparse.ArgumentParser:
 
     report = verbs.add_parser("report", help="write (again) the HTML report of a run: RUN/report/index.html")
     report.add_argument("run", help="run folder or URI")
+    report.add_argument("--out", type=Path, help="write the page (one self-contained HTML file) here instead")
     report.set_defaults(handler=_report)
 
     predict = verbs.add_parser("predict", help="P(good) for photos, or folders of photos, with a finished run's model")
     predict.add_argument("sources", nargs="+", metavar="IMAGE_OR_FOLDER")
     predict.add_argument("--run", required=True, help="the run folder whose model scores the photos")
     predict.add_argument("--model", help="linear_svc, sgd_svm, random_forest or finetuned "
-                         "(default: the best classic model by test AP)")
+                         "(default: the best classic model by cross-validated AP)")
     predict.add_argument("--address", help="Ray cluster address for folders (default: RAY_ADDRESS, then embedded)")
     predict.set_defaults(handler=_predict)
 
@@ -150,6 +151,8 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     with _runtime(config) as runtime:
         pipeline.run_stages(config, run, runtime, stages)
     _print_status(run)
+    if report := run.done_summary("report"):
+        print(f"report: {report['report']}")  # last, where a user looks for it
     return 0
 
 
@@ -182,14 +185,14 @@ def _predict(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from likeability.report.stage import write_report  # matplotlib and the models load only here
 
-    print(f"report: {write_report(RunFolder(args.run))}")
+    print(f"report: {write_report(RunFolder(args.run), args.out)}")
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
     run = RunFolder(args.run)
     if not run.exists("config.yaml"):
-        raise FileNotFoundError(f"{args.run} is not a likeability run folder (it has no config.yaml): give the "
+        raise InputNotFoundError(f"{args.run} is not a likeability run folder (it has no config.yaml): give the "
                                 "run_dir of a run, or start one with `likeability run` or `likeability demo`")
     _print_status(run)
     return 0
@@ -247,17 +250,6 @@ def _save_config(config: Config, run: RunFolder) -> None:
     previous = run.read_text("config.yaml")
     if previous is None:
         run.write_text("config.yaml", dump_yaml(config))
-    elif changed := _changed_keys(yaml.safe_load(previous), config.model_dump(mode="json")):
+    elif changed := differing_keys(yaml.safe_load(previous), config.model_dump(mode="json")):
         print(f"config differs from the run's config.yaml in {', '.join(changed)}: finished stages keep what they "
               "ran with; the stages still to run use this invocation's values")
-
-
-def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
-    changed = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            changed += _changed_keys(a, b, f"{prefix}{key}.")
-        elif a != b:
-            changed.append(f"{prefix}{key}")
-    return changed

@@ -19,6 +19,11 @@ def operational(default: Any, **field: Any) -> Any:
     return Field(default, json_schema_extra={"operational": True}, **field)
 
 
+class InputNotFoundError(FileNotFoundError):
+    """A file or folder the user named is missing, or is not what it should be (a run folder, a model). Other
+    FileNotFoundErrors are bugs and keep their traceback."""
+
+
 class ConfigError(ValueError):
     """A config file or override is wrong; the message names the source and the key."""
 
@@ -363,6 +368,18 @@ def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
         return Config.model_validate(data)
     except ValidationError as err:
         raise ConfigError(_describe(err, source, override_keys)) from None
+
+
+def differing_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between two dumped configs, sorted."""
+    changed = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += differing_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changed.append(f"{prefix}{key}")
+    return changed
 
 
 def dump_yaml(config: Config) -> str:

@@ -181,11 +181,14 @@ def _short(value: object) -> object:
 
 
 def status_lines(run: RunFolder, stages: tuple[Stage, ...] = STAGES) -> list[str]:
+    """Each stage's state and row counts; on a run that used several Ray nodes, the nodes of each stage too."""
+    nodes = {s.name: (run.done_summary(s.name) or {}).get("nodes", []) for s in stages}
+    several = len({node for used in nodes.values() for node in used}) > 1
     lines = [f"run {run.location}"]
     for stage in stages:
         counts = ", ".join(f"{t}={run.table(t).num_rows()}" for t in stage.tables)
         lines.append(f"  {stage.name:<9} {stage_state(stage, run):<14} {counts}".rstrip())
-        nodes = (run.done_summary(stage.name) or {}).get("nodes")
-        if nodes:
-            lines.append(f"  {'':<9} ran on {len(nodes)} node{'s' * (len(nodes) > 1)}: {' '.join(nodes)}")
+        if several and nodes[stage.name]:
+            used = nodes[stage.name]
+            lines.append(f"  {'':<9} ran on {len(used)} node{'s' * (len(used) > 1)}: {' '.join(used)}")
     return lines

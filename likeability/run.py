@@ -28,7 +28,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import yaml
 
-from likeability.config import Config
+from likeability.config import Config, InputNotFoundError
 from likeability.schemas import TABLES
 
 _PART_KEY = re.compile(r"^[A-Za-z0-9_.=-]{1,200}$")
@@ -235,7 +235,7 @@ def run_config(run: RunFolder) -> Config:
     (a stage run by a later invocation may have read other values for its sections than the first one had)."""
     text = run.read_text("config.yaml")
     if text is None:
-        raise FileNotFoundError(f"{run.location} has no config.yaml: not a likeability run folder")
+        raise InputNotFoundError(f"{run.location} has no config.yaml: not a likeability run folder")
     data = yaml.safe_load(text)
     for summary in run.done_summaries().values():
         for section, values in summary.get("provenance", {}).get("config", {}).items():

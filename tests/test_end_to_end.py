@@ -18,7 +18,7 @@ from instaloader_world import write_instaloader_folder
 from likeability.cli import main
 from likeability.config import SimulatorConfig, load
 from likeability.learn.predict import predict
-from likeability.report.figures import scored_models
+from likeability.report.figures import page_model, scored_models
 from likeability.run import RunFolder, run_config
 from likeability.simulator.bayes import bayes_rule
 from likeability.simulator.images import render_jpeg
@@ -148,6 +148,21 @@ def test_report_loads_in_a_real_browser_with_every_picture(demo_run, tmp_path):
     assert screenshot.stat().st_size > 100_000
 
 
+def test_the_report_is_one_file_to_send_and_the_console_ends_with_its_path(demo_run, tmp_path):
+    report = Path(demo_run[0]) / "report" / "index.html"
+    assert demo_run[1].strip().splitlines()[-1] == f"report: {report}"
+    sent = tmp_path / "elsewhere" / "likeability.html"
+    assert main(["report", str(demo_run[0]), "--out", str(sent)]) == 0
+    page = sent.read_text()
+    sources = re.findall(r'<img src="([^"]*)"', page)
+    assert len(sources) >= 2 * 25 + 6 and all(src.startswith("data:image/") for src in sources)
+    assert "<link" not in page and "<script src" not in page and len(page.encode()) < 5 * 2**20
+    assert "<summary>Configuration: " in page and "<summary>Timings: " in page
+    chosen = page_model(RunFolder(str(demo_run[0])))  # by its validation figure; the page names it and why
+    assert f"is <b>{chosen.name}</b>: the best by {chosen.measured_by}" in page
+    assert f"Test photos ranked by {chosen.name}" in page
+
+
 def test_fine_tuned_network_ranks_every_test_photo_above_chance_and_predicts(demo_run, tmp_path):
     run = RunFolder(str(demo_run[0]))
     scores = run.table("finetune_scores").read()
@@ -184,10 +199,10 @@ folds = 3
 [finetune]
 backbone = "mobilenet_v2"
 freeze_features = true
-iterations = 10
+iterations = 4
 batch_size = 8
-eval_every = 10
-log_every = 5
+eval_every = 4
+log_every = 2
 """)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

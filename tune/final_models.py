@@ -101,7 +101,8 @@ def fit_final_models(
 
 
 def load_final_model(run: RunFolder, family: str | None = None, backbone: str | None = None) -> FinalModel:
-    """The final model with the best test average precision, among those of `family` and `backbone` when given.
+    """The final model with the best cross-validated average precision, among those of `family` and `backbone` when
+    given (chosen on the training split: the test split only scores what was chosen).
 
     Models are pickles written by this run's own sweeps stage: load only runs you (or your pipeline) made.
     """
@@ -113,7 +114,7 @@ def load_final_model(run: RunFolder, family: str | None = None, backbone: str | 
         have = sorted(f"{r['family']} ({r['backbone']})" for r in rows)
         raise KeyError(f"no final {family or ''} model{f' on {backbone}' if backbone else ''} in {run.location}; "
                        f"it has {have}")
-    row = max(matching, key=lambda r: r["test_ap"])
+    row = max(matching, key=lambda r: r["cv_ap"])
     data = run.read_bytes(row["model_path"])
     if data is None:
         raise MissingInputError(f"{row['model_path']} is missing from {run.location}; run the sweeps stage again")

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from likeability.config import EmbedConfig, FinetuneConfig
+from likeability.config import EmbedConfig, FinetuneConfig, InputNotFoundError
 from likeability.embed.backbones import HEADS, build_torchvision_model, normalize, preprocess
 from likeability.embed.weights import WeightsError, resolve_weights
 from likeability.run import RunFolder
@@ -112,7 +112,7 @@ def load_finetuned(run: RunFolder, device: str = "cpu") -> FinetunedModel:
     spec_text = run.read_text(BEST_SPEC)
     weights = run.read_bytes(BEST_WEIGHTS)
     if spec_text is None or weights is None:
-        raise FileNotFoundError(f"no fine-tuned model in {run.location}: run the finetune stage first")
+        raise InputNotFoundError(f"no fine-tuned model in {run.location}: run the finetune stage first")
     spec = json.loads(spec_text)
     state_dict = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
     model = build_torchvision_model(spec["backbone"], state_dict).eval().to(device)

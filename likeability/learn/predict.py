@@ -15,6 +15,7 @@ import pyarrow as pa
 import ray
 
 from likeability.actor_pools import actor_pool
+from likeability.config import InputNotFoundError
 from likeability.curate.faces.build import build_detector
 from likeability.embed.backbones import embed, load_backbone, preprocess
 from likeability.embed.photo_features import DECODE_FIT
@@ -47,7 +48,7 @@ class PhotoScorer:
     """A run's face detector and one of its models, loaded once; `score` takes one photo's bytes.
 
     `family`: a classic model family (linear_svc, sgd_svm, random_forest), "finetuned" for the fine-tuned
-    network, or None for the best classic model by test AP.
+    network, or None for the best classic model by cross-validated AP.
     """
 
     def __init__(self, run_location: str, family: str | None = None):
@@ -90,7 +91,7 @@ def predict(sources: list[str], run: str, model: str | None = None) -> list[Pred
     """P(good) for each photo file, and for every photo in each folder (through Ray Data), in the given order.
 
     `model`: a model family (linear_svc, sgd_svm, random_forest), "finetuned", or None for the run's best
-    classic model by test AP.
+    classic model by cross-validated AP.
     """
     files, folders = [], []
     for source in sources:
@@ -100,7 +101,7 @@ def predict(sources: list[str], run: str, model: str | None = None) -> list[Pred
         elif path.is_file():
             files.append(path)
         else:
-            raise FileNotFoundError(f"{source}: no such photo or folder")
+            raise InputNotFoundError(f"{source}: no such photo or folder")
     predictions = []
     if files:
         scorer = PhotoScorer(run, model)

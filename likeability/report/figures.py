@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from likeability.run import RunFolder
 
 FIGURES = (("accuracy", "accuracy"), ("ap", "AP"), ("roc_auc", "ROC AUC"))
@@ -26,6 +28,31 @@ def scored_models(run: RunFolder) -> list[tuple[str, dict]]:
     if finetuned and "test_ap_low" in finetuned:
         models.append((f"fine-tuned {finetuned['backbone']}", finetuned))
     return models
+
+
+@dataclass(frozen=True)
+class PageModel:
+    """The one model the report shows in detail (its confusion matrix, its ranking of the test photos)."""
+
+    name: str
+    validation_ap: float
+    measured_by: str  # what validation_ap is
+    row: dict  # its test figures: a final_models row, or the fine-tuning summary
+    finetuned: bool
+
+
+def page_model(run: RunFolder) -> PageModel | None:
+    """The best model by its validation figure, never by test: each classic model's cross-validated AP, the
+    fine-tuned network's validation AP at the checkpoint it kept."""
+    candidates = [
+        PageModel(f"{r['family']} on {r['backbone']} {r['layer']}", r["cv_ap"], "cross-validated AP", r, False)
+        for r in run.table("final_models").read().to_pylist()
+    ]
+    finetuned = run.done_summary("finetune")
+    if finetuned and "test_ap_low" in finetuned:
+        candidates.append(PageModel(f"the fine-tuned {finetuned['backbone']}", finetuned["best_val_ap"],
+                                    "validation AP of its kept checkpoint", finetuned, True))
+    return max(candidates, key=lambda c: c.validation_ap) if candidates else None
 
 
 def figure_lines(run: RunFolder) -> list[str]:

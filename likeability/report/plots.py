@@ -25,6 +25,12 @@ def _png(figure: plt.Figure) -> bytes:
     return buffer.getvalue()
 
 
+def text_colour_on(rgba: tuple[float, float, float, float]) -> str:
+    """Black on light cells, white on dark ones, by the cell's relative luminance (WCAG's weights)."""
+    red, green, blue = rgba[:3]
+    return "black" if 0.2126 * red + 0.7152 * green + 0.0722 * blue > 0.45 else "white"
+
+
 def funnel_chart(steps: list[Step]) -> bytes:
     figure, axes = plt.subplots(figsize=(8, 0.5 + 0.45 * len(steps)))
     names = [s.name for s in steps][::-1]
@@ -92,7 +98,8 @@ def sgd_heatmap(rows: list[dict], backbone: str, layer: str) -> bytes:
     for i in range(len(alphas)):
         for j in range(len(etas)):
             if not np.isnan(grid[i, j]):
-                axes.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", color="white", fontsize=8)
+                axes.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", fontsize=8,
+                          color=text_colour_on(image.cmap(image.norm(grid[i, j]))))
     figure.colorbar(image, ax=axes, label="CV average precision")
     axes.set_title(f"SGD-SVM on {backbone} {layer}")
     return _png(figure)
@@ -116,12 +123,14 @@ def confusion_chart(confusion: list[int], title: str) -> bytes:
     tn, fp, fn, tp = confusion
     grid = np.array([[tn, fp], [fn, tp]])
     figure, axes = plt.subplots(figsize=(3.8, 3.4))
-    axes.imshow(grid, cmap="Blues")
-    axes.set_xticks([0, 1], ["predicted bad", "predicted good"])
+    image = axes.imshow(grid, cmap="Blues")
+    axes.set_xticks([0, 1], ["bad", "good"])
     axes.set_yticks([0, 1], ["bad", "good"])
+    axes.set_xlabel("predicted label")
+    axes.set_ylabel("true label")
     for i in range(2):
         for j in range(2):
             axes.text(j, i, str(grid[i, j]), ha="center", va="center", fontsize=14,
-                      color="white" if grid[i, j] > grid.max() / 2 else "black")
+                      color=text_colour_on(image.cmap(image.norm(grid[i, j]))))
     axes.set_title(title, fontsize=10)
     return _png(figure)

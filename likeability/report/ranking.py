@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from likeability.images.decode import decode_rgb
+from likeability.report.figures import page_model
 from likeability.report.results import RunResults
 from likeability.tune.final_models import load_final_model
 
@@ -32,25 +33,24 @@ def sheet_rows(ranked: list[dict]) -> tuple[list[dict], list[dict]]:
 
 
 def ranking(results: RunResults) -> Ranked | None:
-    """The fine-tuned network's ranking when it has run (as in the study), else the best classic model's."""
+    """The test photos in the order the page's model (see `page_model`) ranks them."""
     run = results.run
+    chosen = page_model(run)
+    if chosen is None:
+        return None
     labels = {r["media_id"]: r for r in run.table("labels").read().to_pylist()}
-    scores = run.table("finetune_scores").read().to_pylist()
-    if scores:
-        model, score = "the fine-tuned network", "P(good)"
-        rows = [(r["media_id"], r["p_good"], r["p_good"]) for r in scores]
-    elif results.finals:
-        final = load_final_model(run)
+    if chosen.finetuned:
+        score = "P(good)"
+        rows = [(r["media_id"], r["p_good"], r["p_good"]) for r in run.table("finetune_scores").read().to_pylist()]
+    else:
+        final = load_final_model(run, chosen.row["family"], chosen.row["backbone"])
         test = results.test_originals(final.backbone, final.layer)
         features = test.layers[final.layer]
         rows = list(zip(test.media_id.tolist(), final.p_good(features).tolist(),
                         final.ranking_score(features).tolist(), strict=True))
-        model = f"{final.family} on {final.backbone} {final.layer} (the best classic model by test AP)"
         score = "the forest's vote share" if final.family == "random_forest" else "the SVM's margin"
-    else:
-        return None
     rows.sort(key=lambda row: -row[2])
-    return Ranked(model, score, [{**labels[m], "p_good": p, "score": v} for m, p, v in rows])
+    return Ranked(chosen.name, score, [{**labels[m], "p_good": p, "score": v} for m, p, v in rows])
 
 
 def thumbnail(body: bytes, max_pixels: int) -> bytes:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import html
+import json
 
 import pyarrow.compute as pc
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from likeability import provenance
-from likeability.config import Config
+from likeability.config import Config, differing_keys, dump_yaml
 from likeability.images.store import ImageStore
 from likeability.report import plots
-from likeability.report.figures import beats_chance, scored_models, with_interval
+from likeability.report.figures import PageModel, beats_chance, page_model, scored_models, with_interval
 from likeability.report.funnel import funnel as funnel_steps
-from likeability.report.page import Page
+from likeability.report.page import Page, inline
 from likeability.report.ranking import SHEET, ranking, sheet_rows, thumbnail
 from likeability.report.results import RunResults
 from likeability.run import RunFolder
@@ -34,7 +35,7 @@ def funnel(page: Page, run: RunFolder) -> None:
         for s in steps
     )
     table = f"<table><tr><th>step</th><th>posts</th><th>removed, and why</th></tr>{rows}</table>"
-    page.section("The funnel", page.figure("funnel.png", plots.funnel_chart(steps), "posts per step") + table)
+    page.section("The funnel", page.figure(plots.funnel_chart(steps), "posts per step") + table)
 
 
 def labels(page: Page, run: RunFolder) -> None:
@@ -53,7 +54,7 @@ def labels(page: Page, run: RunFolder) -> None:
         f"{len(pc.unique(labelled.column('username')))} users); the study split by photo instead, which lets a "
         "model recognise users rather than photos.</p>"
     )
-    page.section("Labels", text + page.figure("labels.png", plots.label_balance_chart(balance), "label balance"))
+    page.section("Labels", text + page.figure(plots.label_balance_chart(balance), "label balance"))
 
 
 def results(page: Page, run_results: RunResults) -> None:
@@ -83,7 +84,17 @@ def results(page: Page, run_results: RunResults) -> None:
         "above the share of good test photos (marked &#10003;).</p>"
         f"<p class=study>{STUDY}</p>"
     )
-    page.section("Results", table + note)
+    page.section("Results", _chosen(page_model(run_results.run)) + table + note)
+
+
+def _chosen(chosen: PageModel | None) -> str:
+    if chosen is None:
+        return ""
+    return (
+        f"<p class=chosen>The model this page shows in detail (its confusion matrix and its ranking of the test "
+        f"photos) is <b>{html.escape(chosen.name)}</b>: the best by {chosen.measured_by} "
+        f"({chosen.validation_ap:.3f}), chosen before looking at the test split.</p>"
+    )
 
 
 def _test_cells(row: dict) -> str:
@@ -98,9 +109,21 @@ def _classic_row(key: tuple, best: dict, final: dict | None) -> str:
     test = _test_cells(final) if final else "<td colspan=4>not refitted</td>"
     return (
         f"<tr><td>{key[0]}</td><td>{key[1]}</td><td>{key[2]}</td><td>{'yes' if key[3] else 'no'}</td>"
-        f"<td>{html.escape(best['params'])}</td><td class=n>{best['mean_accuracy']:.3f}</td>"
+        f"<td>{html.escape(readable_params(best['params']))}</td><td class=n>{best['mean_accuracy']:.3f}</td>"
         f"<td class=n>{best['mean_ap']:.3f}</td>{test}</tr>"
     )
+
+
+def readable_params(params: str) -> str:
+    """A trial's parameters (JSON) as a person writes them: `C = 1e-4, n_estimators = 500`."""
+    return ", ".join(f"{key} = {_number(value)}" for key, value in json.loads(params).items())
+
+
+def _number(value: object) -> str:
+    if isinstance(value, float) and value and not 1e-2 <= abs(value) < 1e3:
+        mantissa, exponent = f"{value:.0e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _finetuned_row(run: RunFolder) -> list[str]:
@@ -147,10 +170,9 @@ def curves(page: Page, run_results: RunResults) -> None:
         return
     figures = []
     for backbone, layer in sorted({(r["backbone"], r["layer"]) for r in sweeps}):
-        name = f"{backbone}_{layer}"
-        figures.append(page.figure(f"ap_vs_c_{name}.png", plots.ap_vs_c_chart(sweeps, backbone, layer),
+        figures.append(page.figure(plots.ap_vs_c_chart(sweeps, backbone, layer),
                                    f"AP vs C, {backbone} {layer}"))
-        figures.append(page.figure(f"sgd_{name}.png", plots.sgd_heatmap(sweeps, backbone, layer),
+        figures.append(page.figure(plots.sgd_heatmap(sweeps, backbone, layer),
                                    f"SGD grid, {backbone} {layer}"))
     roc = {}
     for final in finals:
@@ -159,10 +181,15 @@ def curves(page: Page, run_results: RunResults) -> None:
         scores = model.ranking_score(test.layers[model.layer])
         fpr, tpr, _ = roc_curve(test.label, scores)
         roc[f"{model.family} ({model.backbone} {model.layer})"] = (fpr, tpr, roc_auc_score(test.label, scores))
-    figures.append(page.figure("roc.png", plots.roc_chart(roc), "ROC curves"))
-    top = max(finals, key=lambda r: r["test_ap"])
-    title = f"{top['family']} on {top['backbone']} {top['layer']}, test split"
-    figures.append(page.figure("confusion.png", plots.confusion_chart(top["confusion"], title), "confusion matrix"))
+    tuned = run_results.run.table("finetune_scores").read(["label", "p_good"])
+    if tuned.num_rows:
+        labels, p_good = tuned.column("label").to_numpy(), tuned.column("p_good").to_numpy()
+        fpr, tpr, _ = roc_curve(labels, p_good)
+        roc["fine-tuned network"] = (fpr, tpr, roc_auc_score(labels, p_good))
+    figures.append(page.figure(plots.roc_chart(roc), "ROC curves"))
+    chosen = page_model(run_results.run)
+    title = f"{chosen.name}, test split"
+    figures.append(page.figure(plots.confusion_chart(chosen.row["confusion"], title), "confusion matrix"))
     page.section("Curves", "<div class=grid>" + "".join(figures) + "</div>")
 
 
@@ -173,8 +200,7 @@ def contact_sheets(page: Page, run_results: RunResults, max_pixels: int) -> None
         return
     top, bottom = sheet_rows(ranked.rows)
     bodies = ImageStore(run_results.run).get(sorted({r["sha256"] for r in top + bottom}))
-    for row in top + bottom:
-        page.assets.setdefault(f"photos/{row['sha256']}.jpg", thumbnail(bodies[row["sha256"]], max_pixels))
+    thumbs = {sha: inline(thumbnail(body, max_pixels), "image/jpeg") for sha, body in bodies.items()}
     few = (
         f"<p class=note>The test split has only {len(ranked.rows)} photos, fewer than {2 * SHEET}: the sheets "
         f"show its top {len(top)} and bottom {len(bottom)}, each photo once.</p>"
@@ -183,15 +209,15 @@ def contact_sheets(page: Page, run_results: RunResults, max_pixels: int) -> None
     body = (
         f"<p>Test photos ranked by {html.escape(ranked.model)} (by its score: {html.escape(ranked.score)}); "
         f"the caption gives the true label.</p>{few}"
-        f"<h3>Top {len(top)}</h3>{_sheet(top)}"
-        f"<h3>Bottom {len(bottom)}</h3>{_sheet(bottom[::-1])}"
+        f"<h3>Top {len(top)}</h3>{_sheet(top, thumbs)}"
+        f"<h3>Bottom {len(bottom)}</h3>{_sheet(bottom[::-1], thumbs)}"
     )
     page.section(PHOTOS, body)
 
 
-def _sheet(rows: list[dict]) -> str:
+def _sheet(rows: list[dict], thumbs: dict[str, str]) -> str:
     cells = "".join(
-        f'<figure><img src="photos/{r["sha256"]}.jpg" alt="photo {html.escape(r["media_id"])}">'
+        f'<figure><img src="{thumbs[r["sha256"]]}" alt="photo {html.escape(r["media_id"])}">'
         f"<figcaption>P(good) {r['p_good']:.2f} &middot; score {r['score']:+.3f} &middot; "
         f"{'good' if r['label'] else 'bad'}<br>"
         f"{r['like_count']:,} likes / {r['followers_count']:,} followers</figcaption></figure>"
@@ -200,18 +226,38 @@ def _sheet(rows: list[dict]) -> str:
     return f"<div class=sheet>{cells}</div>"
 
 
-def timings_and_config(page: Page, run: RunFolder) -> None:
+def timings_and_config(page: Page, run: RunFolder, config: Config) -> None:
+    """Folded away: stage timings with their total, provenance, and the config with its non-default keys first."""
+    summaries = run.done_summaries()
     timings = "".join(
-        f"<tr><td>{html.escape(name)}</td><td class=n>{summary.get('seconds', float('nan')):.1f} s</td>"
+        f"<tr><td>{html.escape(name)}</td><td class=n>{summary.get('seconds', 0.0):.1f} s</td>"
         f"<td class=n>{len(summary.get('nodes', [])) or ''}</td></tr>"
-        for name, summary in run.done_summaries().items()
+        for name, summary in summaries.items()
     )
-    config = html.escape(run.read_text("config.yaml") or "")
+    total = sum(summary.get("seconds", 0.0) for summary in summaries.values())
+    timings += f"<tr><th>total</th><th class=n>{total:.1f} s</th><th></th></tr>"
+    now, defaults = config.model_dump(mode="json"), Config().model_dump(mode="json")
+    differing = [k for k in differing_keys(defaults, now) if k != "run_dir"]
+    rows = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(_at(now, k)))}</td>"
+        f"<td>{html.escape(str(_at(defaults, k)))}</td></tr>"
+        for k in differing
+    )
     page.section(
         "Timings and configuration",
-        f"<table><tr><th>stage</th><th>time</th><th>Ray nodes</th></tr>{timings}</table>"
-        f"{provenance_table(run)}<pre>{config}</pre>",
+        f"<details><summary>Timings: {total:.0f} s in all</summary>"
+        f"<table><tr><th>stage</th><th>time</th><th>Ray nodes</th></tr>{timings}</table>{provenance_table(run)}"
+        f"</details><details><summary>Configuration: {len(differing)} keys differ from the defaults</summary>"
+        f"<table><tr><th>key</th><th>this run</th><th>default</th></tr>{rows}</table>"
+        f"<details><summary>every key (YAML)</summary><pre>{html.escape(dump_yaml(config))}</pre></details>"
+        "</details>",
     )
+
+
+def _at(values: dict, key: str) -> object:
+    for part in key.split("."):
+        values = values[part]
+    return values
 
 
 def provenance_table(run: RunFolder) -> str:

@@ -2,11 +2,14 @@
 
 What the study showed, for this run: the funnel, label balance, the results table beside the study's published
 figures, AP against C per layer, the SGD grid, ROC curves, the confusion matrix, and the 25 test photos the model
-likes most and least, each with P(good), likes and followers. Every file the page uses sits beside it; it needs
-no server and nothing from the network. Parts whose stage has not run are said to be missing, not faked.
+likes most and least, each with P(good), likes and followers. Plots and thumbnails are inline (data URIs): the
+page is one file that needs no server and nothing from the network, and `likeability report RUN --out FILE`
+writes it anywhere. Parts whose stage has not run are said to be missing, not faked.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from likeability.config import Config
 from likeability.report import sections
@@ -20,8 +23,8 @@ def run_report(config: Config, run: RunFolder, runtime: Runtime) -> dict:
     return {"report": write_report(run)}  # with what the stages ran with, not this invocation's config
 
 
-def write_report(run: RunFolder) -> str:
-    """Writes `report/` in the run, with the config each stage ran with; returns the page's path."""
+def write_report(run: RunFolder, out: Path | None = None) -> str:
+    """Writes RUN/report/index.html (or `out`), with the config each stage ran with; returns the page's path."""
     config = run_config(run)
     page, results = Page(), RunResults(run)
     sections.funnel(page, run)
@@ -30,5 +33,5 @@ def write_report(run: RunFolder) -> str:
     sections.planted_world(page, run, config)
     sections.curves(page, results)
     sections.contact_sheets(page, results, config.download.max_pixels)
-    sections.timings_and_config(page, run)
-    return page.write(run)
+    sections.timings_and_config(page, run, config)
+    return page.write(run, out)

@@ -15,7 +15,7 @@ import onnxruntime as ort
 from insightface.model_zoo.scrfd import SCRFD
 from insightface.utils.storage import ensure_available, model_zoo_download_url
 
-from likeability.config import FacesConfig
+from likeability.config import FacesConfig, InputNotFoundError
 from likeability.curate.faces.detection import Faces, check_images, finish, open_session
 
 # insightface's default root; it reads no environment variable for it.
@@ -44,7 +44,7 @@ def resolve_model(name: str) -> Path:
     if name.endswith(".onnx"):
         path = Path(name).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"faces.scrfd_model={name!r}: no such file")
+            raise InputNotFoundError(f"faces.scrfd_model={name!r}: no such file")
         return path
     root = Path(INSIGHTFACE_ROOT).expanduser()
     folder = root / "models" / name
@@ -64,7 +64,7 @@ def resolve_model(name: str) -> Path:
             return found
         reason = f"the downloaded pack has no file matching {' or '.join(DETECTOR_PATTERNS)}"
     wanted = PACK_DETECTORS.get(name, "the pack's SCRFD detector, named det_*.onnx")
-    raise FileNotFoundError(
+    raise InputNotFoundError(
         f"faces.scrfd_model={name!r}: {folder} holds no SCRFD detector and fetching {url} did not give one ({reason}). "
         f"Put {wanted} into {folder}/, or set faces.scrfd_model to the path of an SCRFD .onnx file"
     )
