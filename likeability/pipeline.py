@@ -30,6 +30,8 @@ class Stage:
     reads: tuple[str, ...] = ()
     # Files it writes besides its tables (models, checkpoints, the page), thrown away when it is rerun.
     folders: tuple[str, ...] = ()
+    # What this run's config makes of it, for the line that says the stage is running ("mobilenet_v2: pool").
+    detail: Callable[[Config], str] | None = None
 
     def function(self) -> StageFunction:
         if isinstance(self.run, str):
@@ -73,6 +75,7 @@ STAGES: tuple[Stage, ...] = (
         tuple(embeddings_table(name) for name in BACKBONE_LAYERS),
         "likeability.embed.stage:run_embed",
         reads=("embed", "download.max_pixels"),
+        detail=lambda config: "; ".join(f"{b}: {', '.join(BACKBONE_LAYERS[b])}" for b in config.embed.backbones),
     ),
     Stage(
         "sweeps",
@@ -87,6 +90,7 @@ STAGES: tuple[Stage, ...] = (
         "Ray Train fine-tuning of the CNN with a 2-class head; test photos ranked by it",
         ("finetune_metrics", "finetune_scores"),
         "likeability.finetune.stage:run_finetune",
+        detail=lambda config: f"{config.finetune.backbone}, {config.finetune.iterations} iterations",
         reads=("finetune", "download.max_pixels"),
         folders=("finetune",),
     ),
@@ -160,7 +164,8 @@ def run_stages(
         if state in ("done", "not built yet"):
             echo(f"{stage.name:<9} {state}")
             continue
-        echo(f"{stage.name:<9} running: {stage.purpose}")
+        detail = f" ({stage.detail(config)})" if stage.detail else ""
+        echo(f"{stage.name:<9} running: {stage.purpose}{detail}")
         started, started_ms = time.monotonic(), clock_ms()
         summary = stage.function()(config, run, runtime)
         check_something_left(stage.name, run)

@@ -25,6 +25,7 @@ from likeability.simulator.images import render_jpeg
 from likeability.simulator.world import World
 
 REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts"
 SMALL = [
     "sweeps.linear_svc_c=[1e-4, 1e-3, 1e-2]",
     "sweeps.sgd_alpha=[1e-3, 1e-2]",
@@ -51,6 +52,7 @@ def test_demo_runs_every_built_stage_and_saves_its_config(demo_run, monkeypatch)
     for stage in ("collect", "filter", "curate", "labels", "embed", "sweeps", "finetune", "report"):
         assert f"{stage:<9} done in" in out
     assert "with a face" in out  # the funnel
+    assert re.search(r"^embed     running: .* \(mobilenet_v2: pool\)$", out, re.M)  # the backbone and layer it runs
     assert len(out.splitlines()) < 60  # a line per stage start and end, progress lines, the status
     saved = load(run_dir / "config.yaml")
     assert saved == load(REPO / "configs" / "demo.toml", [*SMALL, f"run_dir={run_dir}"])
@@ -131,7 +133,7 @@ def test_a_config_that_changes_a_finished_stage_is_refused_and_the_run_keeps_its
     assert run_config(RunFolder(str(run_dir))).faces.score_threshold == 0.8  # what predict and the report use
 
 
-def test_report_loads_in_a_real_browser_with_every_picture(demo_run, tmp_path):
+def test_report_loads_in_a_real_browser_with_every_picture(demo_run):
     report = Path(demo_run[0]) / "report" / "index.html"
     assert f"report={report}" in demo_run[1]
     browser = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
@@ -139,11 +141,17 @@ def test_report_loads_in_a_real_browser_with_every_picture(demo_run, tmp_path):
     dom = subprocess.run([*browser, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120)
     body = re.search(r"<body[^>]*>", dom.stdout).group(0)
     images = int(re.search(r'data-images="(\d+)"', body).group(1))
-    assert images >= 2 * 25 + 6  # both contact sheets, the funnel, labels, AP vs C, SGD grid, ROC, confusion
+    # both contact sheets; the funnel, labels, AP vs C, SGD grid, ROC, precision-recall, fine-tuning, confusion
+    assert images >= 2 * 25 + 8
     assert 'data-broken-images="0"' in body
     for heading in ("The funnel", "Results", "Curves", "The photos the model likes most and least"):
         assert f"<h2>{heading}</h2>" in dom.stdout
-    screenshot = tmp_path / "report.png"
+    for curve in ("ROC curves", "precision-recall curves", "fine-tuning curves", "confusion matrix"):
+        assert f'alt="{curve}"' in dom.stdout
+    assert "The model this page shows in detail" in dom.stdout
+    screenshot = ARTIFACTS / "report.png"  # kept after the run, for a person to look at
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot.unlink(missing_ok=True)
     subprocess.run([*browser, f"--screenshot={screenshot}", report.as_uri()], capture_output=True, timeout=120)
     assert screenshot.stat().st_size > 100_000
 
@@ -155,7 +163,7 @@ def test_the_report_is_one_file_to_send_and_the_console_ends_with_its_path(demo_
     assert main(["report", str(demo_run[0]), "--out", str(sent)]) == 0
     page = sent.read_text()
     sources = re.findall(r'<img src="([^"]*)"', page)
-    assert len(sources) >= 2 * 25 + 6 and all(src.startswith("data:image/") for src in sources)
+    assert len(sources) >= 2 * 25 + 8 and all(src.startswith("data:image/") for src in sources)
     assert "<link" not in page and "<script src" not in page and len(page.encode()) < 5 * 2**20
     assert "<summary>Configuration: " in page and "<summary>Timings: " in page
     chosen = page_model(RunFolder(str(demo_run[0])))  # by its validation figure; the page names it and why

@@ -100,16 +100,19 @@ def fit_final_models(
     return rows
 
 
-def load_final_model(run: RunFolder, family: str | None = None, backbone: str | None = None) -> FinalModel:
-    """The final model with the best cross-validated average precision, among those of `family` and `backbone` when
-    given (chosen on the training split: the test split only scores what was chosen).
+def load_final_model(
+    run: RunFolder, family: str | None = None, backbone: str | None = None, layer: str | None = None
+) -> FinalModel:
+    """The final model with the best cross-validated average precision, among those of `family`, `backbone` and
+    `layer` when given (chosen on the training split: the test split only scores what was chosen).
 
     Models are pickles written by this run's own sweeps stage: load only runs you (or your pipeline) made.
     """
     rows = run.table("final_models").read().to_pylist()
     if not rows:
         raise MissingInputError(f"no final models in {run.location}; run the sweeps stage first")
-    matching = [r for r in rows if family in (None, r["family"]) and backbone in (None, r["backbone"])]
+    matching = [r for r in rows if family in (None, r["family"]) and backbone in (None, r["backbone"])
+                and layer in (None, r["layer"])]
     if not matching:
         have = sorted(f"{r['family']} ({r['backbone']})" for r in rows)
         raise KeyError(f"no final {family or ''} model{f' on {backbone}' if backbone else ''} in {run.location}; "

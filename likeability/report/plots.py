@@ -100,7 +100,9 @@ def sgd_heatmap(rows: list[dict], backbone: str, layer: str) -> bytes:
             if not np.isnan(grid[i, j]):
                 axes.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", fontsize=8,
                           color=text_colour_on(image.cmap(image.norm(grid[i, j]))))
-    figure.colorbar(image, ax=axes, label="CV average precision")
+    bar = figure.colorbar(image, ax=axes, label="CV average precision")
+    bar.formatter.set_useOffset(False)  # nearly equal cells would otherwise read as "1e-5 + 6.765e-1"
+    bar.update_ticks()
     axes.set_title(f"SGD-SVM on {backbone} {layer}")
     return _png(figure)
 
@@ -115,6 +117,41 @@ def roc_chart(curves: dict[str, tuple[np.ndarray, np.ndarray, float]]) -> bytes:
     axes.set_ylabel("true positive rate")
     axes.set_title("ROC on the test split")
     axes.legend(fontsize=8)
+    return _png(figure)
+
+
+def precision_recall_chart(curves: dict[str, tuple[np.ndarray, np.ndarray, float]], chance: float) -> bytes:
+    """`curves`: model name -> (precision, recall, average precision); `chance`: the share of good test photos."""
+    figure, axes = plt.subplots(figsize=(5, 4.4))
+    for name, (precision, recall, ap) in curves.items():
+        axes.step(recall, precision, where="post", label=f"{name} (AP {ap:.3f})")
+    axes.axhline(chance, color="grey", linestyle="--", label=f"chance ({chance:.3f})")
+    axes.set_xlabel("recall")
+    axes.set_ylabel("precision")
+    axes.set_ylim(0, 1.02)
+    axes.set_title("Precision-recall on the test split")
+    axes.legend(fontsize=8)
+    return _png(figure)
+
+
+def finetune_chart(metrics: list[dict]) -> bytes:
+    """Training loss at each logged iteration, and validation AP and accuracy at each evaluation."""
+    figure, loss_axes = plt.subplots(figsize=(6, 3.6))
+    logged = [m for m in metrics if m["loss"] is not None]
+    loss_axes.plot([m["iteration"] for m in logged], [m["loss"] for m in logged], color="#457b9d",
+                   label="training loss")
+    loss_axes.set_xlabel("iteration")
+    loss_axes.set_ylabel("training loss")
+    validation_axes = loss_axes.twinx()
+    evaluated = [m for m in metrics if m["val_ap"] is not None]
+    for key, label, colour in (("val_ap", "validation AP", GOOD), ("val_accuracy", "validation accuracy", BAD)):
+        validation_axes.plot([m["iteration"] for m in evaluated], [m[key] for m in evaluated], marker="o",
+                             color=colour, label=label)
+    validation_axes.set_ylabel("validation figure")
+    lines = loss_axes.get_legend_handles_labels()
+    more = validation_axes.get_legend_handles_labels()
+    loss_axes.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="best")
+    loss_axes.set_title("Fine-tuning")
     return _png(figure)
 
 

@@ -43,7 +43,7 @@ def ranking(results: RunResults) -> Ranked | None:
         score = "P(good)"
         rows = [(r["media_id"], r["p_good"], r["p_good"]) for r in run.table("finetune_scores").read().to_pylist()]
     else:
-        final = load_final_model(run, chosen.row["family"], chosen.row["backbone"])
+        final = load_final_model(run, chosen.row["family"], chosen.row["backbone"], chosen.row["layer"])
         test = results.test_originals(final.backbone, final.layer)
         features = test.layers[final.layer]
         rows = list(zip(test.media_id.tolist(), final.p_good(features).tolist(),

@@ -5,8 +5,9 @@ from __future__ import annotations
 import html
 import json
 
+import numpy as np
 import pyarrow.compute as pc
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
 from likeability import provenance
 from likeability.config import Config, differing_keys, dump_yaml
@@ -174,23 +175,39 @@ def curves(page: Page, run_results: RunResults) -> None:
                                    f"AP vs C, {backbone} {layer}"))
         figures.append(page.figure(plots.sgd_heatmap(sweeps, backbone, layer),
                                    f"SGD grid, {backbone} {layer}"))
-    roc = {}
-    for final in finals:
-        model = load_final_model(run_results.run, final["family"], final["backbone"])
-        test = run_results.test_originals(model.backbone, model.layer)
-        scores = model.ranking_score(test.layers[model.layer])
-        fpr, tpr, _ = roc_curve(test.label, scores)
-        roc[f"{model.family} ({model.backbone} {model.layer})"] = (fpr, tpr, roc_auc_score(test.label, scores))
-    tuned = run_results.run.table("finetune_scores").read(["label", "p_good"])
-    if tuned.num_rows:
-        labels, p_good = tuned.column("label").to_numpy(), tuned.column("p_good").to_numpy()
-        fpr, tpr, _ = roc_curve(labels, p_good)
-        roc["fine-tuned network"] = (fpr, tpr, roc_auc_score(labels, p_good))
+    scored = test_scores(run_results)
+    roc, pr = {}, {}
+    for name, (labels, scores) in scored.items():
+        fpr, tpr, _ = roc_curve(labels, scores)
+        roc[name] = (fpr, tpr, roc_auc_score(labels, scores))
+        precision, recall, _ = precision_recall_curve(labels, scores)
+        pr[name] = (precision, recall, average_precision_score(labels, scores))
+    chance = float(np.mean(next(iter(scored.values()))[0]))
     figures.append(page.figure(plots.roc_chart(roc), "ROC curves"))
+    figures.append(page.figure(plots.precision_recall_chart(pr, chance), "precision-recall curves"))
+    metrics = run_results.run.table("finetune_metrics").read().to_pylist()
+    if metrics:
+        figures.append(page.figure(plots.finetune_chart(sorted(metrics, key=lambda m: m["iteration"])),
+                                   "fine-tuning curves"))
     chosen = page_model(run_results.run)
     title = f"{chosen.name}, test split"
     figures.append(page.figure(plots.confusion_chart(chosen.row["confusion"], title), "confusion matrix"))
     page.section("Curves", "<div class=grid>" + "".join(figures) + "</div>")
+
+
+def test_scores(run_results: RunResults) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each model's ranking scores of the test photos, with their labels: every final classic model, and the
+    fine-tuned network when it has run."""
+    scored = {}
+    for final in run_results.finals:
+        model = load_final_model(run_results.run, final["family"], final["backbone"], final["layer"])
+        test = run_results.test_originals(model.backbone, model.layer)
+        scored[f"{model.family} ({model.backbone} {model.layer})"] = (
+            test.label, model.ranking_score(test.layers[model.layer]))
+    tuned = run_results.run.table("finetune_scores").read(["label", "p_good"])
+    if tuned.num_rows:
+        scored["fine-tuned network"] = (tuned.column("label").to_numpy(), tuned.column("p_good").to_numpy())
+    return scored
 
 
 def contact_sheets(page: Page, run_results: RunResults, max_pixels: int) -> None:
