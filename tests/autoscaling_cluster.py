@@ -32,6 +32,7 @@ class LocalCluster:
     gcs: str  # host:port, what RAY_ADDRESS names
     dashboard: str  # http://host:port, where `ray job submit` goes
     env: dict[str, str]  # a client's environment: PATH to this venv's ray, no RAY_ADDRESS, token auth off
+    temp_dir: Path  # Ray's session folders and logs, every node's
 
 
 def worker_node_types(cpus_per_node: int, max_workers: int, min_workers: int = 0) -> dict:
@@ -102,7 +103,7 @@ def local_autoscaling_cluster(workers: dict, node_env: dict[str, str], idle_time
     try:
         wait_for_port(dashboard_port, start_within_s)
         wait_for_job_agent(dashboard, client_env, start_within_s)
-        yield LocalCluster(gcs, dashboard, client_env)
+        yield LocalCluster(gcs, dashboard, client_env, Path(temp_dir))
     finally:
         os.killpg(head.pid, signal.SIGKILL)
         head.wait()

@@ -92,6 +92,9 @@ def test_submitted_demo_scales_out_and_its_run_folder_lives_on_s3(cluster, objec
                   *[a for item in SMALL_DEMO for a in ("--set", item)])
     assert done.returncode == 0 and "succeeded" in done.stdout, done.stdout[-4000:] + done.stderr[-4000:]
     assert object_store.env["AWS_SECRET_ACCESS_KEY"] not in done.stdout + done.stderr
+    secret = object_store.env["AWS_SECRET_ACCESS_KEY"].encode()
+    leaked = [p for p in cluster.temp_dir.rglob("*") if p.is_file() and secret in p.read_bytes()]
+    assert not leaked, leaked  # Ray's own logs, every node's, included
 
     nodes = cluster_nodes(cluster)
     head = next(n["node_id"] for n in nodes if n["is_head_node"])

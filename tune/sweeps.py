@@ -12,6 +12,7 @@ cores or a cluster's nodes alike. A killed sweep is not resumed: running the sta
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -81,7 +82,8 @@ def run_trials(
             callbacks=[_Progress(f"sweeps {label}".strip(), len(points), echo)],
         ),
     )
-    grid = tuner.fit()
+    with _credentials_hidden_from_tune():
+        grid = tuner.fit()
     if grid.errors:
         raise SweepError(f"{len(grid.errors)} of {len(points)} sweep trials failed; first: {grid.errors[0]}")
     scored = {
@@ -174,6 +176,22 @@ def _trial_resources(cpus: float, forest_cpus: int) -> Callable[[dict], tune.Pla
         return tune.PlacementGroupFactory([{"CPU": forest_cpus if family == "random_forest" else cpus}])
 
     return resources
+
+
+# What Ray Tune copies from the driver's environment into every trial's runtime_env, which Ray's runtime-env
+# agent then writes, in plain text, into its log on each node.
+CLOUD_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN")
+
+
+@contextmanager
+def _credentials_hidden_from_tune() -> Iterator[None]:
+    """Trials get their data through the object store (`tune.with_parameters`) and never reach the run folder,
+    so they need no credentials; out of the environment while Tune starts them, they stay out of Ray's logs."""
+    saved = {name: os.environ.pop(name) for name in CLOUD_CREDENTIALS if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 def _key(point: dict[str, Any]) -> str:
