@@ -185,7 +185,7 @@ def test_fine_tuned_network_ranks_every_test_photo_above_chance_and_predicts(dem
 
 def test_run_on_an_instaloader_folder_ends_in_a_report(ray_cluster, tmp_path):
     # real Instagram sizes (1080 x 1349, 1440 x 1800, 640 x 335 ...) and formats: fine-tuning once crashed on them
-    photos = write_instaloader_folder(tmp_path / "downloads", SimulatorConfig(seed=7, accounts=24), time.time())
+    photos = write_instaloader_folder(tmp_path / "downloads", SimulatorConfig(seed=7, accounts=16), time.time())
     config = tmp_path / "instaloader.toml"
     config.write_text(f"""
 run_dir = "{tmp_path / 'run'}"
