@@ -4,6 +4,8 @@ import pytest
 import yaml
 
 from likeability.config import Config, ConfigError, dump_yaml, load
+from likeability.schemas import BACKBONE_LAYERS
+from likeability.simulator.world import World
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -18,10 +20,27 @@ def test_defaults_without_a_file():
     assert load(None) == Config()
 
 
-@pytest.mark.parametrize("name", ["demo.toml", "cluster.toml"])
+@pytest.mark.parametrize("name", ["demo.toml", "cluster.toml", "study.toml"])
 def test_shipped_configs_load(name):
     config = load(REPO / "configs" / name)
-    assert config.simulator.enabled is (name == "demo.toml")
+    assert config.simulator.enabled is (name != "cluster.toml")
+
+
+@pytest.mark.parametrize("name", ["demo.toml", "study.toml"])
+def test_the_collector_is_paced_to_the_bundled_simulators_window(name):
+    # Paced to the platform's hour instead, a world larger than one window's calls would stall for an hour.
+    config = load(REPO / "configs" / name)
+    assert config.collect.window_seconds == config.simulator.window_seconds
+    assert config.collect.calls_per_window <= config.simulator.calls_per_window
+
+
+def test_study_config_is_the_studys_size():
+    config = load(REPO / "configs" / "study.toml")
+    world = World(config.simulator, now=0.0)
+    assert world.n_accounts == 100_000 and 190_000 <= world.n_posts <= 210_000
+    assert config.embed.backbones == ["alexnet"] and BACKBONE_LAYERS["alexnet"] == {"fc6": 4096, "fc7": 4096}
+    assert config.embed.mirror and config.sweeps.mirrored == [False, True]
+    assert len(config.sweeps.linear_svc_c) == 12 and config.sweeps.forest_trees == 500
 
 
 def test_demo_config_is_local_with_simulator():

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import ClassifierMixin
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.linear_model import SGDClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -29,7 +29,10 @@ def family_grid(family: str, sweeps: SweepsConfig) -> list[dict[str, Any]]:
     if family == "sgd_svm":
         return [{"alpha": alpha, "eta0": eta0} for alpha in sweeps.sgd_alpha for eta0 in sweeps.sgd_eta0]
     if family == "random_forest":
-        return [{"n_estimators": sweeps.forest_trees}]
+        # Only what differs from the study's forest is named, so its grid points read as they always have.
+        subsample = {} if sweeps.forest_max_samples is None else {"max_samples": sweeps.forest_max_samples}
+        splitter = {} if sweeps.forest_splitter == "best" else {"splitter": sweeps.forest_splitter}
+        return [{"n_estimators": sweeps.forest_trees, **subsample, **splitter}]
     raise ValueError(f"unknown model family {family!r}; families are {FAMILIES}")
 
 
@@ -51,7 +54,11 @@ def build_estimator(family: str, params: dict[str, Any], seed: int, n_jobs: int 
             ),
         )
     if family == "random_forest":
-        return RandomForestClassifier(n_estimators=params["n_estimators"], n_jobs=n_jobs, random_state=seed)
+        forest = ExtraTreesClassifier if params.get("splitter") == "random" else RandomForestClassifier
+        return forest(
+            n_estimators=params["n_estimators"], bootstrap=True, max_samples=params.get("max_samples"),
+            n_jobs=n_jobs, random_state=seed,
+        )
     raise ValueError(f"unknown model family {family!r}; families are {FAMILIES}")
 
 
