@@ -35,6 +35,7 @@ import ray
 
 from likeability.config import load
 from likeability.run import RunFolder
+from likeability.schemas import embeddings_table
 from likeability.tune.folds import grouped_folds
 from likeability.tune.sweeps import run_trials, sweep_points
 from likeability.tune.synthetic import planted_features
@@ -47,7 +48,7 @@ SCALES = (1, 4, 16)
 # Each streaming stage and the table whose rows are its items.
 STAGE_ITEMS = {
     "collect": "posts", "filter": "candidates", "curate": "downloads", "labels": "labels",
-    "embed": "embeddings_alexnet",
+    "embed": embeddings_table("alexnet"),
 }
 STUDY_WIDTH = 4096
 PHOTOS_PER_USER = 3  # the study's users had few photos each: most of the 100,000 posted once or twice
