@@ -26,9 +26,10 @@ def test_shipped_configs_load(name):
     assert config.simulator.enabled is (name != "cluster.toml")
 
 
-def test_the_study_collector_is_paced_to_the_bundled_simulators_window():
+@pytest.mark.parametrize("name", ["demo.toml", "study.toml"])
+def test_the_collector_is_paced_to_the_bundled_simulators_window(name):
     # Paced to the platform's hour instead, a world larger than one window's calls would stall for an hour.
-    config = load(REPO / "configs" / "study.toml")
+    config = load(REPO / "configs" / name)
     assert config.collect.window_seconds == config.simulator.window_seconds
     assert config.collect.calls_per_window <= config.simulator.calls_per_window
 
