@@ -46,7 +46,7 @@ def main() -> None:
         args.photos // PHOTOS_PER_USER, PHOTOS_PER_USER, {LAYER: args.width}, test_fraction=0.0,
         mirror=args.mirrored, strength=0.15,
     )
-    sgd_alpha, sgd_eta0 = ([1e-4, 1e-3], [1e-3, 1e-2]) if args.sgd_points == 4 else ([1e-4], [1e-2])
+    sgd_alpha, sgd_eta0 = ([1e-4, 1e-3], [0.1, 1.0]) if args.sgd_points == 4 else ([1e-4], [1.0])
     sweeps = SweepsConfig(
         folds=args.folds,
         mirrored=[False, True] if args.mirrored else [False],

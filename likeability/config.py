@@ -306,8 +306,14 @@ class SweepsConfig(Section):
     linear_svc_c: list[float] = Field(
         [10.0**e for e in range(-6, 6)], description="LinearSVC C, the study's log grid 1e-6..1e5"
     )
-    sgd_alpha: list[float] = Field([1e-6, 1e-5, 1e-4, 1e-3, 1e-2], description="SGD hinge regulariser")
-    sgd_eta0: list[float] = Field([1e-4, 1e-3, 1e-2, 1e-1], description="SGD step size")
+    sgd_alpha: list[float] = Field(
+        [1e-6, 1e-5, 1e-4, 1e-3, 1e-2], description="SGD-SVM L2 regulariser (MLlib SVMWithSGD's regParam)"
+    )
+    sgd_eta0: list[float] = Field(
+        [0.01, 0.1, 1.0, 10.0],
+        description="SGD-SVM step size (MLlib's stepSize: the step at iteration t is eta0 / sqrt(t)); the study's "
+        "best was regulariser 1e-4 with step size 1",
+    )
     forest_trees: int = Field(500, ge=1)
     forest_max_samples: float | None = Field(
         None, gt=0, le=1,

@@ -7,19 +7,13 @@ from typing import Any
 import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
-from sklearn.linear_model import SGDClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import LinearSVC
 
 from likeability.config import SweepsConfig
+from likeability.tune.gradient_svm import GradientDescentSVM
+from likeability.tune.squared_hinge_svm import SquaredHingeSVM
 
 # Forests first: they are the longest trials, and starting them early keeps the sweep's tail short.
 FAMILIES = ("random_forest", "linear_svc", "sgd_svm")
-
-# Enough for liblinear on standardised CNN features at moderate C; at the grid's large C it may stop short,
-# which the trial counts (fits_not_converged) instead of letting the grid run for minutes on one point.
-LINEAR_SVC_MAX_ITER = 2000
 
 
 def family_grid(family: str, sweeps: SweepsConfig) -> list[dict[str, Any]]:
@@ -38,21 +32,12 @@ def family_grid(family: str, sweeps: SweepsConfig) -> list[dict[str, Any]]:
 
 def build_estimator(family: str, params: dict[str, Any], seed: int, n_jobs: int = 1) -> ClassifierMixin:
     """A fresh, unfitted estimator; `n_jobs` is the CPUs the caller holds (only forests use more than one)."""
+    # The SVMs standardise their features (CNN activations span very different ranges per unit; standardising keeps
+    # C comparable across layers) and are deterministic, so they take no seed.
     if family == "linear_svc":
-        # CNN activations span very different ranges per unit; standardising keeps C comparable across layers.
-        return make_pipeline(
-            StandardScaler(), LinearSVC(C=params["C"], dual="auto", max_iter=LINEAR_SVC_MAX_ITER, random_state=seed)
-        )
+        return SquaredHingeSVM(C=params["C"])
     if family == "sgd_svm":
-        # invscaling with power_t 0.5 is MLlib SVMWithSGD's step / sqrt(t), the study's SGD-SVM; scikit-learn
-        # counts t in samples rather than in MLlib's mini-batch iterations, so eta0 is not on MLlib's scale.
-        return make_pipeline(
-            StandardScaler(),
-            SGDClassifier(
-                loss="hinge", alpha=params["alpha"], eta0=params["eta0"], learning_rate="invscaling", power_t=0.5,
-                random_state=seed,
-            ),
-        )
+        return GradientDescentSVM(alpha=params["alpha"], eta0=params["eta0"])
     if family == "random_forest":
         forest = ExtraTreesClassifier if params.get("splitter") == "random" else RandomForestClassifier
         return forest(
