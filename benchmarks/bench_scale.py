@@ -14,9 +14,10 @@ a quarter of the users held out as the labels stage does, each photo with its mi
 for fc6 and fc7, swept by the sweeps stage's own `run_trials` on a local Ray with every core, study.toml's grid.
 --sweep-sample sweeps a spread of that grid on fc6 with mirror copies (4 C values, 4 SGD corners, the forest) and
 projects the full grid's time from each family's measured CPU-seconds per trial.
+--study-stages runs part 1's stages once, on the study's own world (100,000 accounts), instead of the three sizes.
 
     .venv/bin/python benchmarks/bench_scale.py [--base-accounts 500] [--sweep-photos 35000] [--sweep-sample]
-                                               [--skip-stages] [--skip-sweeps]
+                                               [--study-stages] [--skip-stages] [--skip-sweeps]
 """
 
 from __future__ import annotations
@@ -59,11 +60,15 @@ def main() -> None:
     parser.add_argument("--base-accounts", type=int, default=500)
     parser.add_argument("--sweep-photos", type=int, default=35_000)
     parser.add_argument("--sweep-sample", action="store_true", help="a spread of the grid, full grid projected")
+    parser.add_argument("--study-stages", action="store_true",
+                        help="the streaming stages once, on the study's own world, instead of the three scaled ones")
     parser.add_argument("--skip-stages", action="store_true")
     parser.add_argument("--skip-sweeps", action="store_true")
     args = parser.parse_args()
     headline: dict = {"cores": os.cpu_count()}
-    if not args.skip_stages:
+    if args.study_stages:
+        headline.update(study_stages())
+    elif not args.skip_stages:
         headline.update(streaming_stages(args.base_accounts))
     if not args.skip_sweeps:
         headline.update(study_sweeps(args.sweep_photos, args.sweep_sample))
@@ -85,6 +90,15 @@ def streaming_stages(base_accounts: int) -> dict:
         headline[f"{stage}_peak_mib_16x"] = m16
         headline[f"{stage}_time_per_item_growth_ratio"] = None if growth is None else round(growth, 2)
         headline[f"{stage}_peak_memory_growth_ratio"] = round(m16 / m1, 2)
+    return headline
+
+
+def study_stages() -> dict:
+    accounts = load(str(STUDY), []).simulator.accounts
+    headline: dict = {"study_accounts": accounts}
+    for stage, (seconds, items, peak_mib) in run_stages(accounts).items():
+        headline |= {f"study_{stage}_s": round(seconds, 1), f"study_{stage}_items": items,
+                     f"study_{stage}_peak_mib": peak_mib}
     return headline
 
 

@@ -8,11 +8,18 @@ Newton method, without its preconditioner), the folds' products sharing one pass
 (standardised_subsets). liblinear itself needs a float64 copy of each fold's rows; this reads the float32 matrix,
 so it stops at liblinear's tolerance or where a Newton step no longer lowers the objective at float32's
 resolution, whichever comes first (decision values agree with liblinear's within about 1e-4 of their range).
+Subsets with no more rows than units go to liblinear's dual solver instead (`_liblinear_dual`).
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
 
 from likeability.tune.standardised_subsets import LinearModels, StandardisedSubsets, SubsetLinearClassifier
 
@@ -23,6 +30,8 @@ CG_TOLERANCE = 0.1  # liblinear's: a direction is good enough once its residual 
 STALLED = 1e-6  # a Newton step that lowers the objective by less than this share is float32's last word
 ARMIJO = 0.01
 HALVINGS = 20
+FLOAT32_TOLERANCE = 1e-2  # a run that stalls with |grad| within this share of |grad at 0| has converged in float32
+LIBLINEAR_MAX_ITER = 2000  # LinearSVC's coordinate-descent passes on the small (rows < units) problems
 
 
 def fit_subsets(
@@ -31,6 +40,8 @@ def fit_subsets(
 ) -> LinearModels:
     """One LinearSVC (squared hinge, C = `c`) per row of `subsets` ([k, rows] bool), each standardised by its
     own rows; `labels` are 1 (good) and 0."""
+    if subsets.sum(axis=1).min() <= features.shape[1]:
+        return _liblinear_dual(features, labels, subsets, c, tolerance)
     data = StandardisedSubsets(features, subsets)
     signs = np.where(labels == 1, 1.0, -1.0).astype(np.float32)[:, None]
     good = (data.member * (signs > 0)).sum(axis=0)
@@ -62,11 +73,33 @@ def fit_subsets(
         bias += rate * move_b
         margins += rate * moves
         steps[running] = step
-        # Float32's last word: as converged as this precision allows (liblinear's float64 goes a little further).
+        # Float32's last word: converged if the gradient is as small as this precision allows.
         stalled = running & (objective - lowered <= STALLED * objective)
-        converged |= stalled
+        converged |= stalled & (norm <= np.maximum(target, FLOAT32_TOLERANCE) * initial)
         running &= ~stalled
     return data.models(weights, bias, steps, converged)
+
+
+def _liblinear_dual(
+    features: np.ndarray, labels: np.ndarray, subsets: np.ndarray, c: float, tolerance: float
+) -> LinearModels:
+    """Subsets of fewer rows than units are (nearly) separable, where at large C the primal Newton method stalls
+    short of the optimum and liblinear's dual coordinate descent is the right algorithm (scikit-learn's
+    dual="auto" picks it too); such subsets are small, so fitting each on a copy of its rows costs little."""
+    weights, intercepts, iterations, converged = [], [], [], []
+    for rows in subsets:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            scaler, svm = make_pipeline(
+                StandardScaler(), LinearSVC(C=c, dual=True, tol=tolerance, max_iter=LIBLINEAR_MAX_ITER, random_state=0)
+            ).fit(features[rows], labels[rows])
+        raw = svm.coef_[0] / scaler.scale_
+        weights.append(raw)
+        intercepts.append(svm.intercept_[0] - scaler.mean_ @ raw)
+        iterations.append(svm.n_iter_)
+        converged.append(not any(issubclass(w.category, ConvergenceWarning) for w in caught))
+    return LinearModels(np.stack(weights, axis=1).astype(np.float32), np.array(intercepts, dtype=np.float32),
+                        np.array(iterations), np.array(converged))
 
 
 def _dot(a_w: np.ndarray, a_b: np.ndarray, b_w: np.ndarray, b_b: np.ndarray) -> np.ndarray:
@@ -105,7 +138,8 @@ def _newton_direction(
         solving &= np.sqrt(new_rest) > CG_TOLERANCE * norm
         if not solving.any():
             break
-        beta = (new_rest / np.where(solving, rest, 1)).astype(np.float32)
+        # A finished column's direction is left alone (beta 0): scaling it on would overflow float32.
+        beta = np.where(solving, new_rest / np.where(solving, rest, 1), 0).astype(np.float32)
         along_w = rest_w + beta * along_w
         along_b = rest_b + beta * along_b
         rest = new_rest

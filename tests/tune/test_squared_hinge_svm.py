@@ -57,3 +57,15 @@ def test_the_classifier_learns_planted_features_and_calibrates():
 def test_one_class_is_refused_by_name():
     with pytest.raises(ValueError, match=r"SquaredHingeSVM needs two classes.*\[0\]"):
         SquaredHingeSVM().fit(np.ones((5, 3), dtype=np.float32), np.zeros(5, dtype=int))
+
+
+def test_subsets_of_fewer_rows_than_units_go_to_liblinears_dual_solver():
+    # Nearly separable: at large C the primal Newton method stalls short of the optimum there.
+    features, labels = skewed_problem(300, 400)
+    subsets = np.random.default_rng(4).random((2, 300)) < 0.8
+    models = fit_subsets(features, labels, subsets, c=100.0)
+    for k in range(2):
+        dual = make_pipeline(StandardScaler(), LinearSVC(C=100.0, tol=1e-4, max_iter=2000, random_state=0))
+        reference = dual.fit(features[subsets[k]], labels[subsets[k]]).decision_function(features)
+        np.testing.assert_allclose(models.margins(features)[:, k], reference, atol=1e-4 * np.abs(reference).max())
+        assert models.iterations[k] == dual[-1].n_iter_
