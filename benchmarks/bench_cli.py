@@ -17,12 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from measure import emit
+from measure import emit, tiny_demo_run
 
 BIN = Path(sys.executable).parent
-TINY_DEMO = ["simulator.accounts=16", "sweeps.linear_svc_c=[1e-3]", "sweeps.sgd_alpha=[1e-3]", "sweeps.sgd_eta0=[1e-3]",
-             "sweeps.forest_trees=10", "sweeps.mirrored=[true]", "sweeps.folds=2", "finetune.iterations=2",
-             "finetune.eval_every=2", "finetune.batch_size=8"]
 
 
 def median_seconds(command: list[str], repeats: int) -> float:
@@ -50,9 +47,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        run = str(Path(folder) / "run")
-        subprocess.run([str(BIN / "likeability"), "demo", "--run", run,
-                        *[a for item in TINY_DEMO for a in ("--set", item)]], check=True, capture_output=True)
+        run = tiny_demo_run(folder)
         baseline = median_seconds([sys.executable, "-c", "pass"], args.repeats)
         cli = str(BIN / "likeability")
         seconds = {

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,7 @@ from likeability.schemas import embeddings_table
 from likeability.tune.folds import grouped_folds
 from likeability.tune.sweeps import run_trials, sweep_points
 from likeability.tune.synthetic import planted_features
-from measure import PeakMemory, emit
+from measure import PeakMemory, emit, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 STUDY = REPO / "configs" / "study.toml"
@@ -183,12 +182,6 @@ def study_sweeps(photos: int, sample: bool) -> dict:
         print(f"full grid: {len(full_grid)} trials, projected {total / os.cpu_count() / 60:.0f} min on "
               f"{os.cpu_count()} cores")
     return headline
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 if __name__ == "__main__":

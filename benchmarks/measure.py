@@ -1,17 +1,34 @@
-"""What every benchmark needs: peak memory of this process and its descendants, and the closing JSON line."""
+"""What every benchmark needs: peak memory of this process and its descendants, and the closing JSON line; and
+what several need: the simulator in a process of its own, a small finished run."""
 
 from __future__ import annotations
 
 import json
 import multiprocessing
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 import psutil
 
 from likeability.config import SimulatorConfig
 from likeability.simulator.server import SimulatorServer, serve_in_thread
+
+TINY_DEMO = ["simulator.accounts=16", "sweeps.linear_svc_c=[1e-3]", "sweeps.sgd_alpha=[1e-3]", "sweeps.sgd_eta0=[1e-3]",
+             "sweeps.forest_trees=10", "sweeps.mirrored=[true]", "sweeps.folds=2", "finetune.iterations=2",
+             "finetune.eval_every=2", "finetune.batch_size=8"]
+
+
+def tiny_demo_run(folder: str | Path) -> str:
+    """A finished demo run (every stage, final models, a fine-tuned network) on a tiny world, in a minute or two."""
+    run = str(Path(folder) / "run")
+    subprocess.run([str(Path(sys.executable).parent / "likeability"), "demo", "--run", run,
+                    *[a for item in TINY_DEMO for a in ("--set", item)]], check=True, capture_output=True)
+    return run
 
 
 class PeakMemory:
@@ -64,6 +81,12 @@ def stream_rates(counts: Iterable[int]) -> dict:
         "steady": (total - first) / (finished - first_at),
         "first_result_s": first_at - started,
     }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def emit(headline: dict) -> None:

@@ -9,8 +9,10 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,6 +103,15 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--address", help="Ray cluster address for folders (default: RAY_ADDRESS, then embedded)")
     predict.set_defaults(handler=_predict)
 
+    serve = verbs.add_parser("serve", help="a web page and an HTTP API (Ray Serve) that judge uploaded photos with a "
+                             "finished run's models, until interrupted")
+    serve.add_argument("--run", required=True, help="the run folder whose models judge the photos")
+    serve.add_argument("--set", dest="overrides", action="append", default=[], metavar="serve.KEY=VALUE",
+                       help="override one serve setting (host, port, max_replicas, ...); repeatable")
+    serve.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, then the run's config, then "
+                       "embedded)")
+    serve.set_defaults(handler=_serve)
+
     status = verbs.add_parser("status", help="print each stage's state and row counts")
     status.add_argument("run", help="run folder or URI")
     status.set_defaults(handler=_status)
@@ -189,13 +200,44 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _status(args: argparse.Namespace) -> int:
-    run = RunFolder(args.run)
-    if not run.exists("config.yaml"):
-        raise InputNotFoundError(f"{args.run} is not a likeability run folder (it has no config.yaml): give the "
-                                "run_dir of a run, or start one with `likeability run` or `likeability demo`")
-    _print_status(run)
+def _serve(args: argparse.Namespace) -> int:
+    from ray import serve  # Ray Serve and the models load only here
+
+    from likeability import session
+    from likeability.serve.app import APP_NAME, serve_settings, start
+    from likeability.serve.judge import check_servable
+
+    run = _existing_run(args.run)
+    check_servable(run)
+    settings = serve_settings(args.run, args.overrides)
+    log_file = ray_log_file(run)
+    where = session.connect(run_config(run).ray, args.address, log_file)
+    print(f"ray: {where}; starting {settings.min_replicas} replica(s) with {run.location}'s models; Ray's own "
+          f"output: {log_file}")
+    url = start(args.run, settings)
+    print(f"serving at {url} (the page; POST {url}predict with a photo as the body); Ctrl-C stops", flush=True)
+    # `kill` (SIGTERM) stops it as Ctrl-C does: Serve's replicas and proxy go down before the driver.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        serve.delete(APP_NAME)  # its replicas; an embedded Ray takes Serve's controller and proxy down with it
     return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    _print_status(_existing_run(args.run))
+    return 0
+
+
+def _existing_run(location: str) -> RunFolder:
+    run = RunFolder(location)
+    if not run.exists("config.yaml"):
+        raise InputNotFoundError(f"{location} is not a likeability run folder (it has no config.yaml): give the "
+                                 "run_dir of a run, or start one with `likeability run` or `likeability demo`")
+    return run
 
 
 def _print_status(run: RunFolder) -> None:

@@ -356,6 +356,25 @@ class FinetuneConfig(Section):
     seed: int = 0
 
 
+class ServeConfig(Section):
+    """`likeability serve`: a Ray Serve application that judges new photos with a finished run's models."""
+
+    host: str = operational("127.0.0.1", description="address Serve's HTTP proxy binds; 0.0.0.0 for every interface")
+    port: int = operational(8000, ge=1, le=65535)
+    min_replicas: int = operational(1, ge=1)
+    max_replicas: int = operational(2, ge=1, description="Serve adds replicas up to this many as requests queue up")
+    target_ongoing_requests: float = operational(
+        8.0, gt=0, description="requests in flight per replica that Serve's autoscaler aims for"
+    )
+    max_ongoing_requests: int = operational(32, ge=1, description="requests one replica holds at once")
+    max_batch_size: int = operational(16, ge=1, description="photos judged in one detector and backbone call")
+    batch_wait_ms: float = operational(10.0, ge=0, description="how long a replica waits to fill a batch")
+    cpus_per_replica: float = operational(1.0, gt=0)
+    gpus_per_replica: float = operational(0.0, ge=0)
+    max_upload_mb: float = operational(20.0, gt=0, description="larger uploads are refused (413) before decoding")
+    neighbours: int = operational(5, ge=1, le=25, description="test photos shown from each half of the ranking")
+
+
 class Config(Section):
     run_dir: str = Field("runs/demo", description="local folder or pyarrow filesystem URI (s3://bucket/run)")
     ray: RayConfig = RayConfig()
@@ -368,12 +387,21 @@ class Config(Section):
     embed: EmbedConfig = EmbedConfig()
     sweeps: SweepsConfig = SweepsConfig()
     finetune: FinetuneConfig = FinetuneConfig()
+    serve: ServeConfig = ServeConfig()
 
 
 def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
     """Read `path` (TOML or YAML; None = defaults only), apply `section.key=value` overrides, validate."""
     source = str(path) if path is not None else "<defaults>"
-    data = _read_file(Path(path)) if path is not None else {}
+    return _validated(_read_file(Path(path)) if path is not None else {}, overrides, source)
+
+
+def with_overrides(config: Config, overrides: list[str], source: str) -> Config:
+    """`config` with `section.key=value` overrides applied, validated again; errors name `source`."""
+    return _validated(config.model_dump(mode="json"), overrides, source)
+
+
+def _validated(data: dict[str, Any], overrides: list[str], source: str) -> Config:
     override_keys = set()
     for item in overrides:
         key, value = _parse_override(item)

@@ -11,8 +11,8 @@ import ray
 
 from likeability.config import RayConfig
 
-# The loggers that own console handlers: Ray's, and Ray Data's (which does not propagate to Ray's).
-RAY_LOGGERS = ("ray", "ray.data")
+# The loggers that own console handlers: Ray's, and Ray Data's and Ray Serve's (which do not propagate to Ray's).
+RAY_LOGGERS = ("ray", "ray.data", "ray.serve")
 
 
 def connect(config: RayConfig, address: str | None = None, log_file: Path | None = None) -> str:

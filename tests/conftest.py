@@ -1,14 +1,19 @@
-"""Shared fixtures, each started only if a test asks for it: one local Ray cluster and one S3 server (SeaweedFS)
-for the whole session."""
+"""Shared fixtures, each started only if a test asks for it: one local Ray cluster, one S3 server (SeaweedFS)
+and one finished demo run for the whole session."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import ray
 
+from helpers import DEMO_TEST_SETTINGS
+from likeability.cli import main
 from object_store import ObjectStore, seaweedfs
 
 
@@ -38,3 +43,15 @@ def object_store(tmp_path_factory) -> Iterator[ObjectStore]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@pytest.fixture(scope="session")
+def demo_run(ray_cluster, tmp_path_factory) -> tuple[Path, str, list[str]]:
+    """The demo, every stage, on a smaller grid: its run folder, its console output and its arguments. Tests
+    only read it (the end-to-end tests, `serve`)."""
+    run_dir = tmp_path_factory.mktemp("e2e") / "demo"
+    args = ["demo", "--run", str(run_dir)] + [a for item in DEMO_TEST_SETTINGS for a in ("--set", item)]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(args) == 0
+    return run_dir, out.getvalue(), args

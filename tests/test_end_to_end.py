@@ -14,6 +14,7 @@ import pytest
 import ray
 from sklearn.metrics import roc_auc_score
 
+from helpers import DEMO_TEST_SETTINGS
 from instaloader_world import write_instaloader_folder
 from likeability.cli import main
 from likeability.config import SimulatorConfig, load
@@ -26,24 +27,6 @@ from likeability.simulator.world import World
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
-SMALL = [
-    "sweeps.linear_svc_c=[1e-4, 1e-3, 1e-2]",
-    "sweeps.sgd_alpha=[1e-3, 1e-2]",
-    "sweeps.sgd_eta0=[1e-3]",
-    "sweeps.forest_trees=50",
-    "sweeps.mirrored=[true]",
-    "sweeps.folds=3",
-]
-
-
-@pytest.fixture(scope="module")
-def demo_run(ray_cluster, tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("e2e") / "demo"
-    args = ["demo", "--run", str(run_dir)] + [a for item in SMALL for a in ("--set", item)]
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert main(args) == 0
-    return run_dir, out.getvalue(), args
 
 
 def test_demo_runs_every_built_stage_and_saves_its_config(demo_run, monkeypatch):
@@ -55,7 +38,7 @@ def test_demo_runs_every_built_stage_and_saves_its_config(demo_run, monkeypatch)
     assert re.search(r"^embed     running: .* \(mobilenet_v2: pool\)$", out, re.M)  # the backbone and layer it runs
     assert len(out.splitlines()) < 60  # a line per stage start and end, progress lines, the status
     saved = load(run_dir / "config.yaml")
-    assert saved == load(REPO / "configs" / "demo.toml", [*SMALL, f"run_dir={run_dir}"])
+    assert saved == load(REPO / "configs" / "demo.toml", [*DEMO_TEST_SETTINGS, f"run_dir={run_dir}"])
 
 
 def test_planted_signal_is_learned_on_the_user_grouped_test_split(demo_run):

@@ -15,15 +15,15 @@ import pyarrow as pa
 import ray
 
 from likeability.actor_pools import actor_pool
-from likeability.config import InputNotFoundError
+from likeability.config import Config, InputNotFoundError
 from likeability.curate.faces.build import build_detector
-from likeability.embed.backbones import embed, load_backbone, preprocess
+from likeability.embed.backbones import Backbone, embed, load_backbone, preprocess
 from likeability.embed.photo_features import DECODE_FIT
 from likeability.embed.stage import device_for
 from likeability.finetune.model import load_finetuned
-from likeability.images.decode import BadImage, decode_rgb
+from likeability.images.decode import BadImage, Decoded, decode_rgb
 from likeability.run import RunFolder, run_config
-from likeability.tune.final_models import load_final_model
+from likeability.tune.final_models import FinalModel, load_final_model
 
 FINETUNED = "finetuned"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp"}
@@ -44,6 +44,20 @@ class Prediction:
         return f"{self.source}: P(good) = {self.p_good:.3f} ({self.faces} face{'s' * (self.faces != 1)}; {self.model})"
 
 
+def load_classic_model(run: RunFolder, config: Config, family: str | None = None) -> tuple[FinalModel, Backbone]:
+    """A final classic model (the best by cross-validated AP when `family` is None) and the backbone that makes its
+    features: the model's own backbone and weights, whatever the config says now."""
+    model = load_final_model(run, family)
+    embedding = config.embed.model_copy(update={"backbones": [model.backbone], "weights": model.weights})
+    return model, load_backbone(embedding, device_for(embedding))
+
+
+def decode_for_scoring(body: bytes, config: Config) -> Decoded:
+    """A new photo decoded once for both the face detector and the backbone (never below either's input size);
+    raises BadImage as curation would record it."""
+    return decode_rgb(body, config.download.max_pixels, fit=max(config.faces.input_size, DECODE_FIT))
+
+
 class PhotoScorer:
     """A run's face detector and one of its models, loaded once; `score` takes one photo's bytes.
 
@@ -54,25 +68,21 @@ class PhotoScorer:
     def __init__(self, run_location: str, family: str | None = None):
         run = RunFolder(run_location)
         config = run_config(run)
-        self._faces = config.faces
-        self._max_pixels = config.download.max_pixels
+        self._config = config
         self._detector = build_detector(config.faces)
         if family == FINETUNED:
             network = load_finetuned(run, device_for(config.embed))
             self._p_good = lambda pixels: network.p_good([pixels])
             self.name = f"fine-tuned {network.backbone} (iteration {network.iteration})"
             return
-        model = load_final_model(run, family)
-        # The features the model was trained on: its own backbone and weights, whatever the config says now.
-        embedding = config.embed.model_copy(update={"backbones": [model.backbone], "weights": model.weights})
-        backbone = load_backbone(embedding, device_for(embedding))
+        model, backbone = load_classic_model(run, config, family)
         self._p_good = lambda pixels: model.p_good(embed(backbone, preprocess([pixels], mirror=False))[model.layer])
         mirrored = " with mirrors" if model.mirrored else ""
         self.name = f"{model.family} on {model.backbone} {model.layer}{mirrored}"
 
     def score(self, source: str, body: bytes) -> Prediction:
         try:
-            decoded = decode_rgb(body, self._max_pixels, fit=max(self._faces.input_size, DECODE_FIT))
+            decoded = decode_for_scoring(body, self._config)
         except BadImage as err:
             return Prediction(source, None, 0, self.name, f"not scored: {err.status} ({err.detail})", True)
         faces = len(self._detector.detect([decoded.pixels])[0])

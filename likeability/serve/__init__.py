@@ -1,0 +1,1 @@
+"""`likeability serve`: new photos judged by a finished run, over HTTP (Ray Serve) and on a web page."""
