@@ -17,4 +17,8 @@ def __getattr__(name: str):
         from likeability.learn.predict import predict
 
         return predict
+    if name == "explain_photos":
+        from likeability.explain.photo import explain_photos
+
+        return explain_photos
     raise AttributeError(f"module 'likeability' has no attribute {name!r}")

@@ -101,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", help="linear_svc, sgd_svm, random_forest or finetuned "
                          "(default: the best classic model by cross-validated AP)")
     predict.add_argument("--address", help="Ray cluster address for folders (default: RAY_ADDRESS, then embedded)")
+    predict.add_argument("--explain", type=Path, metavar="DIR",
+                         help="also print each photo's attributes and write the model's Grad-CAM map of it into DIR "
+                         "(photos are then scored in this process, folders too)")
     predict.set_defaults(handler=_predict)
 
     serve = verbs.add_parser("serve", help="a web page and an HTTP API (Ray Serve) that judge uploaded photos with a "
@@ -177,13 +180,16 @@ def ray_log_file(run: RunFolder) -> Path:
 def _predict(args: argparse.Namespace) -> int:
     from likeability.learn.predict import p_good_summary, predict  # torch and the models load only here
 
-    if any(Path(source).is_dir() for source in args.sources):
-        from likeability import session
+    if args.explain is not None:
+        predictions = _explained_predictions(args)
+    else:
+        if any(Path(source).is_dir() for source in args.sources):
+            from likeability import session
 
-        session.connect(run_config(RunFolder(args.run)).ray, args.address)
-    predictions = predict(args.sources, args.run, args.model)
-    for prediction in predictions:
-        print(prediction.line())
+            session.connect(run_config(RunFolder(args.run)).ray, args.address)
+        predictions = predict(args.sources, args.run, args.model)
+        for prediction in predictions:
+            print(prediction.line())
     print(p_good_summary(predictions))
     unreadable = [p.source for p in predictions if p.not_an_image]
     if unreadable:
@@ -191,6 +197,24 @@ def _predict(args: argparse.Namespace) -> int:
               f"{', ...' if len(unreadable) > 1 else ''}): give JPEG, PNG, GIF or WebP files", file=sys.stderr)
         return 2
     return 0
+
+
+def _explained_predictions(args: argparse.Namespace) -> list:
+    """Each photo's line, its attributes, and its Grad-CAM map written into the folder args.explain."""
+    from likeability.explain.photo import explain_photos
+
+    args.explain.mkdir(parents=True, exist_ok=True)
+    explained = explain_photos(args.sources, args.run, args.model)
+    for index, item in enumerate(explained, start=1):
+        print(item.prediction.line())
+        if item.attributes:
+            print("  " + ", ".join(f"{name} {value:.3g}" if isinstance(value, float) else f"{name} {value}"
+                                   for name, value in item.attributes.items()))
+        if item.heatmap:
+            heatmap = args.explain / f"{index:03d}-{Path(item.prediction.source).stem}.gradcam.jpg"
+            heatmap.write_bytes(item.heatmap)
+            print(f"  where the model looked: {heatmap}")
+    return [item.prediction for item in explained]
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -356,6 +356,14 @@ class FinetuneConfig(Section):
     seed: int = 0
 
 
+class ExplainConfig(Section):
+    """What the model likes: attributes of the test photos against its score and the label."""
+
+    bootstrap_rounds: int = Field(1000, ge=10, description="resamples of the test users for each interval")
+    seed: int = 0
+    map_thumbnails: int = Field(300, ge=0, description="test photos drawn as thumbnails on the report's map")
+
+
 class ServeConfig(Section):
     """`likeability serve`: a Ray Serve application that judges new photos with a finished run's models."""
 
@@ -387,6 +395,7 @@ class Config(Section):
     embed: EmbedConfig = EmbedConfig()
     sweeps: SweepsConfig = SweepsConfig()
     finetune: FinetuneConfig = FinetuneConfig()
+    explain: ExplainConfig = ExplainConfig()
     serve: ServeConfig = ServeConfig()
 
 

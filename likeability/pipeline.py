@@ -95,6 +95,13 @@ STAGES: tuple[Stage, ...] = (
         folders=("finetune",),
     ),
     Stage(
+        "explain",
+        "what the model likes: test photos' attributes against its score and the label, a map of the photos",
+        ("photo_attributes", "attribute_effects"),
+        "likeability.explain.stage:run_explain",
+        reads=("explain", "download.max_pixels"),
+    ),
+    Stage(
         "report",
         "HTML report with tables, curves and contact sheets",
         (),

@@ -228,6 +228,48 @@ FINETUNE_SCORES = pa.schema(
     ]
 )
 
+# The explain stage: each test photo's attributes (likeability.explain.attributes), the explained model's score
+# and where the photo lies on the map of test photos (t-SNE of the model's features).
+PHOTO_ATTRIBUTES = pa.schema(
+    [
+        pa.field("media_id", pa.string(), nullable=False),
+        pa.field("username", pa.string(), nullable=False),
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("label", pa.int8(), nullable=False),
+        pa.field("score", pa.float64(), nullable=False),  # what the model ranks by (margin or vote share)
+        pa.field("p_good", pa.float64(), nullable=False),
+        pa.field("colourfulness", pa.float32(), nullable=False),
+        pa.field("saturation", pa.float32(), nullable=False),
+        pa.field("greyscale", pa.bool_(), nullable=False),
+        pa.field("brightness", pa.float32(), nullable=False),
+        pa.field("contrast", pa.float32(), nullable=False),
+        pa.field("sharpness", pa.float32(), nullable=False),
+        pa.field("faces", pa.int32(), nullable=False),
+        pa.field("largest_face_share", pa.float32(), nullable=False),
+        pa.field("head_cut_at_top", pa.bool_(), nullable=False),
+        pa.field("greenery_share", pa.float32(), nullable=False),
+        pa.field("sky_share", pa.float32(), nullable=False),
+        pa.field("water_share", pa.float32(), nullable=False),
+        pa.field("text_likeness", pa.float32(), nullable=False),
+        pa.field("map_x", pa.float32(), nullable=False),
+        pa.field("map_y", pa.float32(), nullable=False),
+    ]
+)
+
+# One row per attribute: Spearman's correlation with the model's score and with the true label, each with its
+# 95% interval from a bootstrap over users; NaN where the attribute does not vary.
+ATTRIBUTE_EFFECTS = pa.schema(
+    [
+        pa.field("attribute", pa.string(), nullable=False),
+        pa.field("with_score", pa.float64(), nullable=False),
+        pa.field("with_score_low", pa.float64(), nullable=False),
+        pa.field("with_score_high", pa.float64(), nullable=False),
+        pa.field("with_label", pa.float64(), nullable=False),
+        pa.field("with_label_low", pa.float64(), nullable=False),
+        pa.field("with_label_high", pa.float64(), nullable=False),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "users": USERS,
     "posts": POSTS,
@@ -245,5 +287,7 @@ TABLES: dict[str, pa.Schema] = {
     "final_models": FINAL_MODELS,
     "finetune_metrics": FINETUNE_METRICS,
     "finetune_scores": FINETUNE_SCORES,
+    "photo_attributes": PHOTO_ATTRIBUTES,
+    "attribute_effects": ATTRIBUTE_EFFECTS,
     **{embeddings_table(name): embeddings_schema(name) for name in BACKBONE_LAYERS},
 }

@@ -26,8 +26,9 @@ def test_status_of_a_new_run_lists_every_stage(tmp_path, capsys):
         "collect", "not", "started", "users=0,", "posts=0,", "dropped_posts=0,", "failed_users=0,", "import_errors=0"
     ]
     assert lines[2].split() == ["filter", "not", "started", "user_filter=0,", "candidates=0,", "excluded_posts=0"]
+    assert lines[-2].split() == ["explain", "not", "started", "photo_attributes=0,", "attribute_effects=0"]
     assert lines[-1].split() == ["report", "not", "started"]
-    assert len(lines) == 9
+    assert len(lines) == 10
 
 
 HEAVY = ("ray", "torch", "torchvision", "sklearn", "matplotlib", "aiohttp")

@@ -18,7 +18,8 @@ from likeability.config import load
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = yaml.safe_load((REPO / "cluster.yaml").read_text())
 CONFIG = load(REPO / "configs" / "cluster.toml")
-PINS = dict(re.match(r"([\w\-\[\],]+)==(.+)", pin).groups() for pin in tomllib.loads(
+# Package name (without extras) -> pinned version.
+PINS = dict(re.match(r"([\w\-]+)(?:\[[\w,]+\])?==(.+)", pin).groups() for pin in tomllib.loads(
     (REPO / "pyproject.toml").read_text())["project"]["dependencies"])
 
 
@@ -52,7 +53,7 @@ def test_cpu_work_fits_the_cpu_worker_type():
 
 
 def test_every_node_runs_the_pinned_ray_and_gpu_nodes_the_gpu_build_of_onnxruntime():
-    ray_version = PINS["ray[default,data,train,tune]"]
+    ray_version = PINS["ray"]
     images = [CLUSTER["docker"]["image"], node_type(needs_gpu=True)["docker"]["worker_image"]]
     assert all(image.startswith(f"rayproject/ray:{ray_version}-") for image in images), images
     setup = "\n".join(CLUSTER["setup_commands"])

@@ -32,7 +32,7 @@ ARTIFACTS = REPO / "test-artifacts"
 def test_demo_runs_every_built_stage_and_saves_its_config(demo_run, monkeypatch):
     run_dir, out, _ = demo_run
     assert "ray: local" in out and "simulator: 120 accounts served at http://127.0.0.1:18765" in out
-    for stage in ("collect", "filter", "curate", "labels", "embed", "sweeps", "finetune", "report"):
+    for stage in ("collect", "filter", "curate", "labels", "embed", "sweeps", "finetune", "explain", "report"):
         assert f"{stage:<9} done in" in out
     assert "with a face" in out  # the funnel
     assert re.search(r"^embed     running: .* \(mobilenet_v2: pool\)$", out, re.M)  # the backbone and layer it runs
@@ -127,11 +127,15 @@ def test_report_loads_in_a_real_browser_with_every_picture(demo_run):
     # both contact sheets; the funnel, labels, AP vs C, SGD grid, ROC, precision-recall, fine-tuning, confusion
     assert images >= 2 * 25 + 8
     assert 'data-broken-images="0"' in body
-    for heading in ("The funnel", "Results", "Curves", "The photos the model likes most and least"):
+    for heading in ("The funnel", "Results", "Curves", "The photos the model likes most and least",
+                    "What the model likes"):
         assert f"<h2>{heading}</h2>" in dom.stdout
-    for curve in ("ROC curves", "precision-recall curves", "fine-tuning curves", "confusion matrix"):
+    for curve in ("ROC curves", "precision-recall curves", "fine-tuning curves", "confusion matrix",
+                  "attribute correlations", "map of the test photos"):
         assert f'alt="{curve}"' in dom.stdout
     assert "The model this page shows in detail" in dom.stdout
+    for model in range(2):  # Grad-CAM maps of the fine-tuned network and the best SVM, one per sheet photo
+        assert dom.stdout.count(f'class="heat heat-{model}"') == 2 * 25
     screenshot = ARTIFACTS / "report.png"  # kept after the run, for a person to look at
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot.unlink(missing_ok=True)
@@ -145,7 +149,7 @@ def test_the_report_is_one_file_to_send_and_the_console_ends_with_its_path(demo_
     sent = tmp_path / "elsewhere" / "likeability.html"
     assert main(["report", str(demo_run[0]), "--out", str(sent)]) == 0
     page = sent.read_text()
-    sources = re.findall(r'<img src="([^"]*)"', page)
+    sources = re.findall(r'<img[^>]* src="([^"]*)"', page)
     assert len(sources) >= 2 * 25 + 8 and all(src.startswith("data:image/") for src in sources)
     assert "<link" not in page and "<script src" not in page and len(page.encode()) < 5 * 2**20
     assert "<summary>Configuration: " in page and "<summary>Timings: " in page

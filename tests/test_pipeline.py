@@ -50,6 +50,7 @@ def test_stages_are_in_pipeline_order():
         "embed",
         "sweeps",
         "finetune",
+        "explain",
         "report",
     ]
     assert stage_named("embed").name == "embed"

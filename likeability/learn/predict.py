@@ -17,10 +17,11 @@ import ray
 from likeability.actor_pools import actor_pool
 from likeability.config import Config, InputNotFoundError
 from likeability.curate.faces.build import build_detector
+from likeability.curate.faces.detection import Faces
 from likeability.embed.backbones import Backbone, embed, load_backbone, preprocess
 from likeability.embed.photo_features import DECODE_FIT
 from likeability.embed.stage import device_for
-from likeability.finetune.model import load_finetuned
+from likeability.finetune.model import FinetunedModel, load_finetuned
 from likeability.images.decode import BadImage, Decoded, decode_rgb
 from likeability.run import RunFolder, run_config
 from likeability.tune.final_models import FinalModel, load_final_model
@@ -44,10 +45,13 @@ class Prediction:
         return f"{self.source}: P(good) = {self.p_good:.3f} ({self.faces} face{'s' * (self.faces != 1)}; {self.model})"
 
 
-def load_classic_model(run: RunFolder, config: Config, family: str | None = None) -> tuple[FinalModel, Backbone]:
-    """A final classic model (the best by cross-validated AP when `family` is None) and the backbone that makes its
-    features: the model's own backbone and weights, whatever the config says now."""
-    model = load_final_model(run, family)
+def load_classic_model(
+    run: RunFolder, config: Config, family: str | None = None, backbone: str | None = None
+) -> tuple[FinalModel, Backbone]:
+    """A final classic model (the best by cross-validated AP among those of `family` and `backbone` when given)
+    and the backbone that makes its features: the model's own backbone and weights, whatever the config says
+    now."""
+    model = load_final_model(run, family, backbone)
     embedding = config.embed.model_copy(update={"backbones": [model.backbone], "weights": model.weights})
     return model, load_backbone(embedding, device_for(embedding))
 
@@ -62,7 +66,8 @@ class PhotoScorer:
     """A run's face detector and one of its models, loaded once; `score` takes one photo's bytes.
 
     `family`: a classic model family (linear_svc, sgd_svm, random_forest), "finetuned" for the fine-tuned
-    network, or None for the best classic model by cross-validated AP.
+    network, or None for the best classic model by cross-validated AP. The model is `finetuned`, or `classic`
+    with its `backbone`.
     """
 
     def __init__(self, run_location: str, family: str | None = None):
@@ -70,25 +75,36 @@ class PhotoScorer:
         config = run_config(run)
         self._config = config
         self._detector = build_detector(config.faces)
+        self.finetuned: FinetunedModel | None = None
+        self.classic: FinalModel | None = None
         if family == FINETUNED:
-            network = load_finetuned(run, device_for(config.embed))
-            self._p_good = lambda pixels: network.p_good([pixels])
-            self.name = f"fine-tuned {network.backbone} (iteration {network.iteration})"
+            self.finetuned = load_finetuned(run, device_for(config.embed))
+            self.name = f"fine-tuned {self.finetuned.backbone} (iteration {self.finetuned.iteration})"
             return
-        model, backbone = load_classic_model(run, config, family)
-        self._p_good = lambda pixels: model.p_good(embed(backbone, preprocess([pixels], mirror=False))[model.layer])
-        mirrored = " with mirrors" if model.mirrored else ""
-        self.name = f"{model.family} on {model.backbone} {model.layer}{mirrored}"
+        self.classic, self.backbone = load_classic_model(run, config, family)
+        mirrored = " with mirrors" if self.classic.mirrored else ""
+        self.name = f"{self.classic.family} on {self.classic.backbone} {self.classic.layer}{mirrored}"
 
     def score(self, source: str, body: bytes) -> Prediction:
+        return self.look(source, body)[0]
+
+    def look(self, source: str, body: bytes) -> tuple[Prediction, Decoded | None, Faces | None]:
+        """The prediction, with the decoded photo and its faces (in the decoded pixels) where it decoded."""
         try:
             decoded = decode_for_scoring(body, self._config)
         except BadImage as err:
-            return Prediction(source, None, 0, self.name, f"not scored: {err.status} ({err.detail})", True)
-        faces = len(self._detector.detect([decoded.pixels])[0])
-        if not faces:
-            return Prediction(source, None, 0, self.name, "no face: not scored (the model knows photos of people)")
-        return Prediction(source, float(self._p_good(decoded.pixels)[0]), faces, self.name)
+            return Prediction(source, None, 0, self.name, f"not scored: {err.status} ({err.detail})", True), None, None
+        faces = self._detector.detect([decoded.pixels])[0]
+        if not len(faces):
+            note = "no face: not scored (the model knows photos of people)"
+            return Prediction(source, None, 0, self.name, note), decoded, faces
+        return Prediction(source, float(self._p_good(decoded.pixels)), len(faces), self.name), decoded, faces
+
+    def _p_good(self, pixels: np.ndarray) -> float:
+        if self.finetuned is not None:
+            return self.finetuned.p_good([pixels])[0]
+        features = embed(self.backbone, preprocess([pixels], mirror=False))[self.classic.layer]
+        return self.classic.p_good(features)[0]
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         """Ray Data entry point: rows of (path, bytes) in, one prediction per row out."""
@@ -103,15 +119,7 @@ def predict(sources: list[str], run: str, model: str | None = None) -> list[Pred
     `model`: a model family (linear_svc, sgd_svm, random_forest), "finetuned", or None for the run's best
     classic model by cross-validated AP.
     """
-    files, folders = [], []
-    for source in sources:
-        path = Path(source).expanduser()
-        if path.is_dir():
-            folders.append(path)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise InputNotFoundError(f"{source}: no such photo or folder")
+    files, folders = files_and_folders(sources)
     predictions = []
     if files:
         scorer = PhotoScorer(run, model)
@@ -121,8 +129,26 @@ def predict(sources: list[str], run: str, model: str | None = None) -> list[Pred
     return predictions
 
 
+def files_and_folders(sources: list[str]) -> tuple[list[Path], list[Path]]:
+    """The photo files and the folders among `sources`; InputNotFoundError names one that is neither."""
+    files, folders = [], []
+    for source in sources:
+        path = Path(source).expanduser()
+        if path.is_dir():
+            folders.append(path)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputNotFoundError(f"{source}: no such photo or folder")
+    return files, folders
+
+
+def photos_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
 def _predict_folder(folder: Path, run: str, model: str | None) -> list[Prediction]:
-    photos = sorted(str(p) for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    photos = [str(p) for p in photos_in(folder)]
     if not photos:
         return []
     config = run_config(RunFolder(run))

@@ -171,3 +171,43 @@ def confusion_chart(confusion: list[int], title: str) -> bytes:
                       color=text_colour_on(image.cmap(image.norm(grid[i, j]))))
     axes.set_title(title, fontsize=10)
     return _png(figure)
+
+
+def attribute_effects_chart(effects: list[dict]) -> bytes:
+    """Each attribute's rank correlation with the model's score and with the true label, with 95% intervals;
+    `effects` in the order to draw them, top first."""
+    names = [e["attribute"] for e in effects][::-1]
+    figure, panels = plt.subplots(1, 2, figsize=(9, 0.6 + 0.32 * len(names)), sharey=True)
+    for axes, target, title in ((panels[0], "with_score", "with the model's score"),
+                                (panels[1], "with_label", "with the true label")):
+        values = np.array([e[target] for e in effects][::-1], dtype=float)
+        low = values - np.array([e[f"{target}_low"] for e in effects][::-1], dtype=float)
+        high = np.array([e[f"{target}_high"] for e in effects][::-1], dtype=float) - values
+        axes.barh(names, np.nan_to_num(values), xerr=np.nan_to_num([low, high]),
+                  color=[GOOD if v > 0 else BAD for v in np.nan_to_num(values)], capsize=2)
+        axes.axvline(0, color="#555", linewidth=0.8)
+        axes.set_xlim(-1, 1)
+        axes.set_xticks([-1, -0.5, 0, 0.5, 1])
+        axes.set_xlabel("Spearman correlation (95% interval over users)")
+        axes.set_title(title, fontsize=10)
+    return _png(figure)
+
+
+def photo_map_chart(points: np.ndarray, scores: np.ndarray, thumbnails: dict[int, np.ndarray]) -> bytes:
+    """The test photos on their t-SNE map (`points`, n x 2), coloured by the model's score; `thumbnails` (row ->
+    small RGB image) are drawn at their photo's place, framed in its score's colour."""
+    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+    figure, axes = plt.subplots(figsize=(10, 8))
+    colours = plt.get_cmap("RdYlGn")
+    norm = plt.Normalize(float(np.min(scores)), float(np.max(scores)))
+    dots = axes.scatter(points[:, 0], points[:, 1], c=scores, cmap=colours, norm=norm, s=12)
+    for row, image in thumbnails.items():
+        box = AnnotationBbox(OffsetImage(image, zoom=1.0), points[row], frameon=True, pad=0.15,
+                             bboxprops={"edgecolor": colours(norm(scores[row])), "linewidth": 2})
+        axes.add_artist(box)
+    figure.colorbar(dots, ax=axes, label="the model's score (higher: more likely good)")
+    axes.set_xticks([])
+    axes.set_yticks([])
+    axes.set_title("Test photos laid out by the model's features (t-SNE)")
+    return _png(figure)

@@ -7,10 +7,15 @@ import json
 
 import numpy as np
 import pyarrow.compute as pc
+from PIL import Image
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
 from likeability import provenance
 from likeability.config import Config, differing_keys, dump_yaml
+from likeability.embed.photo_features import DECODE_FIT
+from likeability.explain.attributes import ATTRIBUTES
+from likeability.explain.saliency import SaliencyMaps
+from likeability.images.decode import decode_rgb
 from likeability.images.store import ImageStore
 from likeability.report import plots
 from likeability.report.figures import PageModel, beats_chance, page_model, scored_models, with_interval
@@ -25,6 +30,8 @@ from likeability.tune.final_models import load_final_model
 
 STUDY = "The study (35,000 photos, AlexNet fc7, split by photo): 60% cross-validated accuracy, 57% on its test set."
 PHOTOS = "The photos the model likes most and least"
+LIKES = "What the model likes"
+MAP_THUMB = 40
 
 
 def funnel(page: Page, run: RunFolder) -> None:
@@ -165,6 +172,61 @@ def planted_world(page: Page, run: RunFolder, config: Config) -> None:
     page.section("What the planted world allows", text)
 
 
+def what_the_model_likes(page: Page, run: RunFolder, config: Config) -> None:
+    """The explain stage's findings: attributes ranked by how strongly they go with the model's score, with the
+    label beside them, and the map of the test photos."""
+    effects = run.table("attribute_effects").read().to_pylist()
+    photos = run.table("photo_attributes").read(["sha256", "score", "map_x", "map_y"])
+    if not effects or not photos.num_rows:
+        page.section(LIKES, "<p class=missing>The explain stage has not run.</p>")
+        return
+    explained = (run.done_summary("explain") or {}).get("model", "the best classic model")
+    effects.sort(key=lambda e: -abs(np.nan_to_num(e["with_score"])))
+    rows = "".join(
+        f"<tr><td>{html.escape(e['attribute'])}</td><td class=note>{html.escape(ATTRIBUTES[e['attribute']])}</td>"
+        f"<td class=n>{_correlation(e, 'with_score')}</td><td class=n>{_correlation(e, 'with_label')}</td></tr>"
+        for e in effects
+    )
+    text = (
+        f"<p>What {html.escape(explained)} (the best classic model by cross-validated AP) goes with, on the "
+        f"{photos.num_rows} test photos: each attribute's rank correlation (Spearman) with the model's score and "
+        "with the true label, with 95% intervals from resampling the test users (a user's photos move "
+        "together). The attributes are simple rules on colours, edges and the detector's face boxes, stated "
+        "beside each; a correlation with the score says what the model responds to, one with the label what "
+        "the likes respond to. The tool infers no gender, age or ethnicity: nothing here looks at who is in a "
+        "photo.</p>"
+        "<table><tr><th>attribute</th><th>rule</th><th>with the model's score</th><th>with the label</th></tr>"
+        f"{rows}</table>"
+    )
+    chart = page.figure(plots.attribute_effects_chart(effects), "attribute correlations")
+    page.section(LIKES, text + chart + _photo_map(page, run, photos, config))
+
+
+def _correlation(effect: dict, target: str) -> str:
+    if np.isnan(effect[target]):
+        return "does not vary"
+    return f"{effect[target]:+.2f} [{effect[f'{target}_low']:+.2f}, {effect[f'{target}_high']:+.2f}]"
+
+
+def _photo_map(page: Page, run: RunFolder, photos, config: Config) -> str:
+    points = np.column_stack([photos.column("map_x").to_numpy(), photos.column("map_y").to_numpy()])
+    scores = photos.column("score").to_numpy()
+    rng = np.random.default_rng(config.explain.seed)
+    shown = np.sort(rng.permutation(photos.num_rows)[: config.explain.map_thumbnails])
+    digests = photos.column("sha256").to_pylist()
+    bodies = ImageStore(run).get(sorted({digests[i] for i in shown}))
+    thumbnails = {int(i): _map_thumbnail(bodies[digests[i]], config.download.max_pixels) for i in shown}
+    caption = (f"<p>{len(shown)} of the {photos.num_rows} test photos as thumbnails, the rest as dots; photos "
+               "the model's features see alike lie close. Colour: the model's score.</p>")
+    return caption + page.figure(plots.photo_map_chart(points, scores, thumbnails), "map of the test photos")
+
+
+def _map_thumbnail(body: bytes, max_pixels: int) -> np.ndarray:
+    image = Image.fromarray(decode_rgb(body, max_pixels, fit=MAP_THUMB).pixels)
+    image.thumbnail((MAP_THUMB, MAP_THUMB))
+    return np.asarray(image)
+
+
 def curves(page: Page, run_results: RunResults) -> None:
     sweeps, finals = run_results.sweeps, run_results.finals
     if not sweeps or not finals:
@@ -210,14 +272,16 @@ def test_scores(run_results: RunResults) -> dict[str, tuple[np.ndarray, np.ndarr
     return scored
 
 
-def contact_sheets(page: Page, run_results: RunResults, max_pixels: int) -> None:
+def contact_sheets(page: Page, run_results: RunResults, config: Config) -> None:
     ranked = ranking(run_results)
     if ranked is None:
         page.section(PHOTOS, "<p class=missing>No model has run yet.</p>")
         return
     top, bottom = sheet_rows(ranked.rows)
+    max_pixels = config.download.max_pixels
     bodies = ImageStore(run_results.run).get(sorted({r["sha256"] for r in top + bottom}))
     thumbs = {sha: inline(thumbnail(body, max_pixels), "image/jpeg") for sha, body in bodies.items()}
+    heatmaps = _heatmaps(run_results.run, config, bodies)
     few = (
         f"<p class=note>The test split has only {len(ranked.rows)} photos, fewer than {2 * SHEET}: the sheets "
         f"show its top {len(top)} and bottom {len(bottom)}, each photo once.</p>"
@@ -225,22 +289,57 @@ def contact_sheets(page: Page, run_results: RunResults, max_pixels: int) -> None
     )
     body = (
         f"<p>Test photos ranked by {html.escape(ranked.model)} (by its score: {html.escape(ranked.score)}); "
-        f"the caption gives the true label.</p>{few}"
-        f"<h3>Top {len(top)}</h3>{_sheet(top, thumbs)}"
-        f"<h3>Bottom {len(bottom)}</h3>{_sheet(bottom[::-1], thumbs)}"
+        f"the caption gives the true label.</p>{few}{_view_switch(list(heatmaps))}"
+        f"<h3>Top {len(top)}</h3>{_sheet(top, thumbs, heatmaps)}"
+        f"<h3>Bottom {len(bottom)}</h3>{_sheet(bottom[::-1], thumbs, heatmaps)}"
     )
     page.section(PHOTOS, body)
 
 
-def _sheet(rows: list[dict], thumbs: dict[str, str]) -> str:
-    cells = "".join(
-        f'<figure><img src="{thumbs[r["sha256"]]}" alt="photo {html.escape(r["media_id"])}">'
-        f"<figcaption>P(good) {r['p_good']:.2f} &middot; score {r['score']:+.3f} &middot; "
-        f"{'good' if r['label'] else 'bad'}<br>"
-        f"{r['like_count']:,} likes / {r['followers_count']:,} followers</figcaption></figure>"
-        for r in rows
+def _heatmaps(run: RunFolder, config: Config, bodies: dict[str, bytes]) -> dict[str, dict[str, str]]:
+    """Model name -> sha256 -> its Grad-CAM overlay (a data URI), for each model Grad-CAM can explain."""
+    maps = SaliencyMaps.of_run(run, config)
+    if not maps.scorers:
+        return {}
+    digests = sorted(bodies)
+    photos = [decode_rgb(bodies[d], config.download.max_pixels, fit=DECODE_FIT).pixels for d in digests]
+    return {name: {d: inline(jpeg, "image/jpeg") for d, jpeg in zip(digests, jpegs, strict=True)}
+            for name, jpegs in maps.overlays(photos).items()}
+
+
+def _view_switch(models: list[str]) -> str:
+    """Radio buttons that show the photos or one model's Grad-CAM maps on both sheets (CSS does the swap)."""
+    if not models:
+        return ""
+    choices = [("photo", "photos")] + [(f"heat-{i}", f"where {m} looks (Grad-CAM)") for i, m in enumerate(models)]
+    buttons = " ".join(
+        f'<label><input type=radio name=view value="{value}"{" checked" * (value == "photo")} '
+        f"onchange=\"document.body.dataset.view = this.value\"> {html.escape(text)}</label>"
+        for value, text in choices
     )
-    return f"<div class=sheet>{cells}</div>"
+    rules = "".join(f'body[data-view="heat-{i}"] .sheet img.heat-{i} {{ display: block; }}'
+                    for i in range(len(models)))
+    return (f"<style>.sheet img.heat {{ display: none; }} body[data-view^=heat] .sheet img.photo {{ display: none; }}"
+            f"{rules}</style><p class=view>Show: {buttons}</p>")
+
+
+def _sheet(rows: list[dict], thumbs: dict[str, str], heatmaps: dict[str, dict[str, str]]) -> str:
+    return f"<div class=sheet>{''.join(_cell(row, thumbs, heatmaps) for row in rows)}</div>"
+
+
+def _cell(row: dict, thumbs: dict[str, str], heatmaps: dict[str, dict[str, str]]) -> str:
+    """One photo of a sheet: its thumbnail, its maps (hidden until the view switch shows one), its caption."""
+    name = html.escape(row["media_id"])
+    images = f'<img class=photo src="{thumbs[row["sha256"]]}" alt="photo {name}">' + "".join(
+        f'<img class="heat heat-{i}" src="{maps[row["sha256"]]}" alt="{html.escape(model)} map of {name}">'
+        for i, (model, maps) in enumerate(heatmaps.items())
+    )
+    caption = (
+        f"P(good) {row['p_good']:.2f} &middot; score {row['score']:+.3f} &middot; "
+        f"{'good' if row['label'] else 'bad'}<br>"
+        f"{row['like_count']:,} likes / {row['followers_count']:,} followers"
+    )
+    return f"<figure>{images}<figcaption>{caption}</figcaption></figure>"
 
 
 def timings_and_config(page: Page, run: RunFolder, config: Config) -> None:

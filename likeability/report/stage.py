@@ -1,10 +1,10 @@
 """The report stage: one self-contained HTML page in the run folder (`report/index.html`), with its pictures.
 
 What the study showed, for this run: the funnel, label balance, the results table beside the study's published
-figures, AP against C per layer, the SGD grid, ROC curves, the confusion matrix, and the 25 test photos the model
-likes most and least, each with P(good), likes and followers. Plots and thumbnails are inline (data URIs): the
-page is one file that needs no server and nothing from the network, and `likeability report RUN --out FILE`
-writes it anywhere. Parts whose stage has not run are said to be missing, not faked.
+figures, AP against C per layer, the SGD grid, ROC curves, the confusion matrix, the 25 test photos the model
+likes most and least, each with P(good), likes and followers, and what it likes (the explain stage). Plots and
+thumbnails are inline (data URIs): the page is one file that needs no server and nothing from the network, and
+`likeability report RUN --out FILE` writes it anywhere. Parts whose stage has not run are said to be missing, not faked.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ def write_report(run: RunFolder, out: Path | None = None) -> str:
     sections.results(page, results)
     sections.planted_world(page, run, config)
     sections.curves(page, results)
-    sections.contact_sheets(page, results, config.download.max_pixels)
+    sections.contact_sheets(page, results, config)
+    sections.what_the_model_likes(page, run, config)
     sections.timings_and_config(page, run, config)
     return page.write(run, out)
