@@ -1,5 +1,5 @@
 """Shared by the tests: what the simulator's world says a complete collection holds, a crash at a unit's
-commit, a free port, and the demo's settings for tests."""
+commit, a free port, the demo's settings for tests, and a headless browser."""
 
 from __future__ import annotations
 
@@ -67,3 +67,8 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def chromium(playwright):
+    """Debian's headless Chromium driven by Playwright (which then downloads no browser of its own)."""
+    return playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])

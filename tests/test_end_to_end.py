@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 import ray
+from playwright.sync_api import sync_playwright
 from sklearn.metrics import roc_auc_score
 
-from helpers import DEMO_TEST_SETTINGS
+from helpers import DEMO_TEST_SETTINGS, chromium
 from instaloader_world import write_instaloader_folder
 from likeability.cli import main
 from likeability.config import SimulatorConfig, load
@@ -136,6 +137,16 @@ def test_report_loads_in_a_real_browser_with_every_picture(demo_run):
     assert "The model this page shows in detail" in dom.stdout
     for model in range(2):  # Grad-CAM maps of the fine-tuned network and the best SVM, one per sheet photo
         assert dom.stdout.count(f'class="heat heat-{model}"') == 2 * 25
+    with sync_playwright() as playwright:  # the switch above the sheets swaps photos for one model's maps
+        viewer = chromium(playwright)
+        page = viewer.new_page()
+        page.goto(report.as_uri())
+        assert page.locator(".sheet img.photo:visible").count() == 50
+        assert not page.locator(".sheet img.heat:visible").count()
+        page.check("input[value=heat-1]")
+        assert page.locator(".sheet img.heat-1:visible").count() == 50
+        assert not page.locator(".sheet img.photo:visible").count()
+        viewer.close()
     screenshot = ARTIFACTS / "report.png"  # kept after the run, for a person to look at
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot.unlink(missing_ok=True)

@@ -1,7 +1,10 @@
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy.stats import rankdata
 
-from likeability.explain.correlations import UserBootstrap, spearman
+from likeability.explain.correlations import UserBootstrap, midranks, spearman, weighted_pearson
 
 
 def test_spearman_is_one_for_any_rising_relation_and_nan_for_a_constant():
@@ -13,11 +16,24 @@ def test_spearman_is_one_for_any_rising_relation_and_nan_for_a_constant():
 
 def test_each_resample_takes_a_users_photos_all_together():
     users = np.array(["a", "a", "a", "b", "c", "c"])
-    bootstrap = UserBootstrap(users, rounds=50, seed=1)
-    for rows in bootstrap.samples:
-        picked = users[rows]
-        for user in set(picked):
-            assert np.sum(picked == user) % np.sum(users == user) == 0
+    weights = UserBootstrap(users, rounds=50, seed=1).weights
+    assert weights.shape == (50, 6) and (weights.sum(axis=1) > 0).all()
+    for row in weights:  # as many copies of each photo as its user was drawn; three users drawn each time
+        assert len(set(row[:3])) == 1 and row[4] == row[5] and row[0] + row[3] + row[4] == 3
+
+
+@given(st.lists(st.integers(0, 5), min_size=2, max_size=12), st.data())
+def test_weighted_ranks_and_correlation_match_the_sample_written_out(values, data):
+    values = np.array(values, dtype=float)
+    other = np.array(data.draw(st.lists(st.floats(-5, 5), min_size=len(values), max_size=len(values))))
+    weights = np.array([data.draw(st.lists(st.integers(0, 3), min_size=len(values), max_size=len(values)))],
+                       dtype=float)
+    copies = np.repeat(np.arange(len(values)), weights[0].astype(int))
+    ranks = midranks(values, weights)[0]
+    assert np.allclose(ranks[copies], rankdata(values[copies]))
+    expected = spearman(values[copies], other[copies]) if len(copies) else np.nan
+    got = weighted_pearson(ranks[None], midranks(other, weights), weights)[0]
+    assert np.isnan(expected) == np.isnan(got) and (np.isnan(got) or np.isclose(got, expected))
 
 
 def test_an_interval_excludes_zero_for_a_real_relation_and_not_for_noise():

@@ -12,7 +12,7 @@ from playwright.sync_api import sync_playwright
 from ray import serve
 from ray.serve.schema import ServeDeploySchema
 
-from helpers import free_port
+from helpers import chromium, free_port
 from likeability.cli import main
 from likeability.config import ConfigError
 from likeability.serve.app import build_app, serve_settings, start
@@ -86,7 +86,7 @@ def test_the_page_shows_the_face_the_scores_and_the_neighbours_of_an_uploaded_ph
     photo.write_bytes(person())
     meme.write_bytes(render_jpeg(4, 10**9 + 1, "meme", 320))
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        browser = chromium(playwright)
         page = browser.new_page(viewport={"width": 1200, "height": 1400})
         page.goto(service)
         page.set_input_files("#photo", str(photo))
