@@ -71,6 +71,13 @@ def sweep_layers(backbones: list[str], requested: list[str]) -> dict[str, list[s
     return layers
 
 
+def image_digests(run: RunFolder, media_ids: np.ndarray) -> list[str]:
+    """The sha256 (the key into `images`) of each of these labelled photos, in their order."""
+    labels = run.table("labels").read(["media_id", "sha256"], where=pc.field("media_id").isin(media_ids))
+    digest = dict(zip(labels.column("media_id").to_pylist(), labels.column("sha256").to_pylist(), strict=True))
+    return [digest[m] for m in media_ids]
+
+
 def load_labelled_features(run: RunFolder, backbone: str, layers: list[str]) -> LabelledFeatures:
     """Every labelled photo's features (both splits), each table read once; errors name what is missing."""
     labels = run.table("labels").read(["media_id", "username", "label", "split"])

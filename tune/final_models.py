@@ -34,6 +34,10 @@ class FinalModel:
     metrics: dict[str, Any]  # cv_ap, test figures with their intervals (held_out_metrics), confusion
     estimator: ClassifierMixin
 
+    @property
+    def name(self) -> str:
+        return f"{self.family} on {self.backbone} {self.layer}"
+
     def p_good(self, features: np.ndarray) -> np.ndarray:
         """P(good) for each row of `features` ([photos, width] of this model's backbone layer)."""
         return positive_probability(self.estimator, self._checked(features))

@@ -117,7 +117,7 @@ def finetuned_scorer(finetuned: FinetunedModel) -> dict[str, Scorer]:
         logits = network(x)
         return logits[:, 1] - logits[:, 0]
 
-    return {f"fine-tuned {finetuned.backbone}": (network, getattr(network, LAST_CONV[finetuned.backbone]),
+    return {finetuned.name: (network, getattr(network, LAST_CONV[finetuned.backbone]),
                                                  good_over_bad)}
 
 
@@ -128,6 +128,6 @@ def classic_scorer(model: FinalModel, backbone: Backbone) -> dict[str, Scorer]:
     weights, bias = linear_score(model)
     w = torch.from_numpy(weights.astype(np.float32))
     backbone = backbone.cpu().float()
-    return {f"{model.family} on {model.backbone} {model.layer}": (
+    return {model.name: (
         backbone, getattr(backbone.model, LAST_CONV[model.backbone]), lambda x: backbone(x)[model.layer] @ w + bias
     )}

@@ -21,7 +21,7 @@ from likeability.images.decode import decode_rgb
 from likeability.images.store import ImageStore
 from likeability.run import RunFolder
 from likeability.runtime import Runtime
-from likeability.tune.features import load_labelled_features
+from likeability.tune.features import image_digests, load_labelled_features
 from likeability.tune.final_models import load_final_model
 
 CHUNK = 256  # photos read and measured at a time
@@ -32,10 +32,8 @@ def run_explain(config: Config, run: RunFolder, runtime: Runtime) -> dict:
     model = load_final_model(run)
     test = load_labelled_features(run, model.backbone, [model.layer]).test_originals()
     features = test.layers[model.layer]
-    labels = run.table("labels").read(["media_id", "sha256"], where=pc.field("media_id").isin(test.media_id))
-    sha256 = dict(zip(*labels.to_pydict().values(), strict=True))
     photos = pa.table({
-        "media_id": test.media_id, "username": test.username, "sha256": [sha256[m] for m in test.media_id],
+        "media_id": test.media_id, "username": test.username, "sha256": image_digests(run, test.media_id),
         "label": test.label, "score": model.ranking_score(features), "p_good": model.p_good(features),
     })
     measured = measure_photos(run, photos, config.download.max_pixels)
@@ -49,7 +47,7 @@ def run_explain(config: Config, run: RunFolder, runtime: Runtime) -> dict:
     run.table("attribute_effects").write_part("all", effects)
     ranked = sorted(effects, key=lambda e: -abs(np.nan_to_num(e["with_score"])))
     return {
-        "model": f"{model.family} on {model.backbone} {model.layer}",
+        "model": model.name,
         "photos": table.num_rows,
         "strongest_with_score": [e["attribute"] for e in ranked[:3]],
     }

@@ -88,6 +88,10 @@ class FinetunedModel:
     val_ap: float
     model: nn.Module
 
+    @property
+    def name(self) -> str:
+        return f"fine-tuned {self.backbone}"
+
     def p_good(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """P(good) of each photo (H x W x 3 uint8 RGB), with the evaluation input: shorter side 256, centre 224."""
         device = model_device(self.model)

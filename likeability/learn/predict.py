@@ -79,11 +79,11 @@ class PhotoScorer:
         self.classic: FinalModel | None = None
         if family == FINETUNED:
             self.finetuned = load_finetuned(run, device_for(config.embed))
-            self.name = f"fine-tuned {self.finetuned.backbone} (iteration {self.finetuned.iteration})"
+            self.name = f"{self.finetuned.name} (iteration {self.finetuned.iteration})"
             return
         self.classic, self.backbone = load_classic_model(run, config, family)
         mirrored = " with mirrors" if self.classic.mirrored else ""
-        self.name = f"{self.classic.family} on {self.classic.backbone} {self.classic.layer}{mirrored}"
+        self.name = f"{self.classic.name}{mirrored}"
 
     def score(self, source: str, body: bytes) -> Prediction:
         return self.look(source, body)[0]

@@ -53,10 +53,15 @@ def ranking(results: RunResults) -> Ranked | None:
     return Ranked(chosen.name, score, [{**labels[m], "p_good": p, "score": v} for m, p, v in rows])
 
 
+def thumbnail_image(body: bytes, max_pixels: int, side: int = THUMB) -> Image.Image:
+    """The photo shrunk to fit side x side, decoded no larger than it needs."""
+    image = Image.fromarray(decode_rgb(body, max_pixels, fit=side).pixels)
+    image.thumbnail((side, side))
+    return image
+
+
 def thumbnail(body: bytes, max_pixels: int) -> bytes:
-    pixels = decode_rgb(body, max_pixels, fit=THUMB).pixels
-    image = Image.fromarray(pixels)
-    image.thumbnail((THUMB, THUMB))
+    image = thumbnail_image(body, max_pixels)
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=85)
     return buffer.getvalue()

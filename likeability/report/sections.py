@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pyarrow.compute as pc
-from PIL import Image
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
 from likeability import provenance
@@ -21,7 +20,7 @@ from likeability.report import plots
 from likeability.report.figures import PageModel, beats_chance, page_model, scored_models, with_interval
 from likeability.report.funnel import funnel as funnel_steps
 from likeability.report.page import Page, inline
-from likeability.report.ranking import SHEET, ranking, sheet_rows, thumbnail
+from likeability.report.ranking import SHEET, ranking, sheet_rows, thumbnail, thumbnail_image
 from likeability.report.results import RunResults
 from likeability.run import RunFolder
 from likeability.simulator.bayes import bayes_rule
@@ -215,16 +214,11 @@ def _photo_map(page: Page, run: RunFolder, photos, config: Config) -> str:
     shown = np.sort(rng.permutation(photos.num_rows)[: config.explain.map_thumbnails])
     digests = photos.column("sha256").to_pylist()
     bodies = ImageStore(run).get(sorted({digests[i] for i in shown}))
-    thumbnails = {int(i): _map_thumbnail(bodies[digests[i]], config.download.max_pixels) for i in shown}
+    thumbnails = {int(i): np.asarray(thumbnail_image(bodies[digests[i]], config.download.max_pixels, MAP_THUMB))
+                  for i in shown}
     caption = (f"<p>{len(shown)} of the {photos.num_rows} test photos as thumbnails, the rest as dots; photos "
                "the model's features see alike lie close. Colour: the model's score.</p>")
     return caption + page.figure(plots.photo_map_chart(points, scores, thumbnails), "map of the test photos")
-
-
-def _map_thumbnail(body: bytes, max_pixels: int) -> np.ndarray:
-    image = Image.fromarray(decode_rgb(body, max_pixels, fit=MAP_THUMB).pixels)
-    image.thumbnail((MAP_THUMB, MAP_THUMB))
-    return np.asarray(image)
 
 
 def curves(page: Page, run_results: RunResults) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from likeability.run import RunFolder
-from likeability.tune.features import load_labelled_features
+from likeability.tune.features import image_digests, load_labelled_features
 from likeability.tune.final_models import FinalModel
 
 
@@ -42,9 +42,8 @@ class Gallery:
 
     def __init__(self, run: RunFolder, model: FinalModel):
         test = load_labelled_features(run, model.backbone, [model.layer]).test_originals()
-        sha256 = dict(zip(*run.table("labels").read(["media_id", "sha256"]).to_pydict().values(), strict=True))
         self.media_id = test.media_id
-        self.sha256 = np.array([sha256[m] for m in test.media_id])
+        self.sha256 = np.array(image_digests(run, test.media_id))
         self.label = test.label
         self.p_good = model.p_good(test.layers[model.layer])
         self._unit_features = unit_rows(test.layers[model.layer])

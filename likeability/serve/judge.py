@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from likeability.curate.faces.build import build_detector
-from likeability.curate.faces.detection import in_full_photo
+from likeability.curate.faces.detection import Faces, in_full_photo
 from likeability.embed.backbones import embed, preprocess
 from likeability.embed.stage import device_for
 from likeability.finetune.model import load_finetuned
@@ -79,9 +79,7 @@ class PhotoJudge:
         self._model, self._backbone = load_classic_model(run, self.config)
         self._finetuned = load_finetuned(run, device_for(self.config.embed)) if run.done_summary("finetune") else None
         self.gallery = Gallery(run, self._model)
-        self.models = [f"{self._model.family} on {self._model.backbone} {self._model.layer}"]
-        if self._finetuned is not None:
-            self.models.append(f"fine-tuned {self._finetuned.backbone}")
+        self.models = [self._model.name] + ([self._finetuned.name] if self._finetuned is not None else [])
 
     def judge(self, bodies: list[bytes]) -> list[Verdict | Refusal]:
         """One answer per photo, in order."""
@@ -104,7 +102,7 @@ class PhotoJudge:
         except BadImage as err:
             return Refusal(BAD_IMAGE_STATUS.get(err.status, 422), f"not a photo this service can read: {err.detail}")
 
-    def _faces(self, decoded: Decoded, faces) -> list[Face] | Refusal:
+    def _faces(self, decoded: Decoded, faces: Faces) -> list[Face] | Refusal:
         width, height = decoded.full_size
         full = in_full_photo(faces, decoded.scale, width, height)
         if not len(full):
