@@ -7,7 +7,7 @@ from PIL import Image
 from likeability.images.store import ImageStore
 from likeability.run import RunFolder
 from likeability.serve.judge import PhotoJudge, Refusal, Verdict, check_servable
-from likeability.simulator.images import render_jpeg
+from likeability.simulator.images import render_jpeg, render_photo, scene
 from likeability.tune.features import MissingInputError
 
 
@@ -38,6 +38,20 @@ def test_a_person_gets_faces_both_models_scores_and_neighbours_from_the_test_spl
                 if r["split"] == "test"}
     shown = [n.media_id for n in verdict.likeable + verdict.unlikeable]
     assert len(shown) == len(set(shown)) == 10 and set(shown) <= test_ids
+
+
+@pytest.mark.parametrize("media_id", [10**9 + 81, 10**9 + 167, 10**9 + 171, 10**9 + 79, 10**9])
+def test_photos_as_instagram_serves_them_are_judged_upright_at_full_size(judge, media_id):
+    # 1080 x 1350 and 1080 x 564 JPEGs stored sideways with an EXIF orientation, a 1080 x 1350 PNG, a 1440 x 754
+    body, stored = render_photo(4, media_id, "outdoor", 1080)
+    (verdict,) = judge.judge([body])
+    assert (verdict.width, verdict.height) == (stored.width, stored.height)
+    upright = io.BytesIO()
+    scene(4, media_id, "outdoor", stored.width, stored.height).save(upright, "PNG")
+    (as_drawn,) = judge.judge([upright.getvalue()])
+    assert len(verdict.faces) == len(as_drawn.faces) == 1
+    assert verdict.faces[0].box == pytest.approx(as_drawn.faces[0].box, abs=0.03 * stored.width)
+    assert verdict.scores[0].p_good == pytest.approx(as_drawn.scores[0].p_good, abs=0.05)
 
 
 def test_a_batch_answers_each_photo_as_it_would_alone_and_in_order(judge):
