@@ -107,8 +107,7 @@ def test_submitted_demo_scales_out_and_its_run_folder_lives_on_s3(cluster, objec
 
     status = likeability("status", run_uri)
     assert re.search(r"^\s+ran on \d+ nodes?: ", status, re.M), status
-    assert likeability("report", run_uri).strip() == f"report: {run_uri}/report/index.html"
-    assert "<h2>Results</h2>" in run.read_text("report/index.html")
+    assert "<h2>Results</h2>" in run.read_text("report/index.html")  # drawn on the cluster, from S3
     person = tmp_path / "person.jpg"
     person.write_bytes(render_jpeg(5, 10**9, "outdoor", 320))
     assert likeability("predict", str(person), "--run", run_uri).startswith(f"{person}: P(good) = ")

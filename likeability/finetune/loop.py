@@ -93,19 +93,21 @@ def train_loop(loop_config: dict) -> None:
             if iteration % config.eval_every == 0 or iteration == config.iterations:
                 progress = {"start_iteration": start, "iteration": iteration,
                             "images_per_s_per_worker": (iteration - start) * local_batch / (time.perf_counter() - started)}
+                state["iteration"] = iteration
                 if rank == 0:
-                    state["iteration"] = iteration
                     _evaluate(model, config, run, state, device)
-                    _checkpoint(model, optimizer, scheduler, state, progress)
-                else:
-                    ray.train.report(progress)  # Ray Train waits for a report from every worker
+                _report(rank, model, optimizer, scheduler, state, progress)
             if iteration == config.iterations:
                 break
         if not stepped:
             raise ValueError(f"worker {rank} got fewer than {local_batch} training photos in an epoch: "
                              f"lower finetune.batch_size or finetune.workers, or label more photos")
         epoch += 1
-    if rank == 0 and iteration > start:
+    if start == config.iterations:  # a rerun that found the last checkpoint: Ray's result (that of the latest
+        # checkpoint) would otherwise carry the killed run's start
+        _report(rank, model, optimizer, scheduler, state,
+                {"start_iteration": start, "iteration": start, "images_per_s_per_worker": None})
+    if rank == 0:  # also when a rerun finds the last checkpoint: the kill may have come before this write
         run.table("finetune_metrics").write_part("all", state["metrics"])
 
 
@@ -132,6 +134,15 @@ def _evaluate(model: nn.Module, config: FinetuneConfig, run: RunFolder, state: d
     if evaluation["val_ap"] > state["best_ap"]:
         state["best_ap"] = evaluation["val_ap"]
         save_best(run, config.backbone, iteration, evaluation["val_ap"], model.state_dict())
+
+
+def _report(rank: int, model: nn.Module, optimizer: torch.optim.Optimizer,
+            scheduler: torch.optim.lr_scheduler.LRScheduler, state: dict, progress: dict) -> None:
+    """Rank 0 reports with a checkpoint, the others without: Ray Train waits for a report from every worker."""
+    if rank == 0:
+        _checkpoint(model, optimizer, scheduler, state, progress)
+    else:
+        ray.train.report(progress)
 
 
 def _checkpoint(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,

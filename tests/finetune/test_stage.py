@@ -1,6 +1,7 @@
-"""Fine-tuning on a real local Ray with 2 CPU workers on a planted task (red photos good, blue photos bad):
-the loss falls, the LR follows the step rule, the best model scores every test photo, the 2 workers see
-disjoint shards that cover the training set, and a killed job resumes from its last checkpoint."""
+"""Fine-tuning with 2 CPU workers on a planted task (red photos good, blue photos bad), run by the CLI as a user
+runs it and killed after its first checkpoint: the rerun resumes there, the loss falls, the LR follows the step
+rule across the resume, the best model scores every test photo; and on the tests' local Ray, the 2 workers see
+disjoint shards that cover the training set."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import pytest
 import ray.train
 from PIL import Image
 
-from likeability.config import Config, ConfigError, FinetuneConfig
+from likeability.config import Config, ConfigError, FinetuneConfig, load
 from likeability.finetune.data import carve_validation
 from likeability.finetune.model import load_finetuned
 from likeability.finetune.schedule import lr_factor
@@ -65,37 +66,6 @@ def test_step_rule_counts_iterations_from_zero_like_caffe():
         [1, 1, 0.1, 0.1, 0.01])
 
 
-def test_fine_tuning_learns_and_scores_the_test_photos(ray_cluster, tmp_path):
-    run = planted_run(tmp_path)
-    summary = run_finetune(planted_config(tmp_path, iterations=7), run, RUNTIME)
-    assert (summary["resumed_from"], summary["iterations"]) == (0, 7)
-    assert 0 <= summary["test_roc_auc"] <= 1 and summary["test_photos"] == TEST
-
-    log = run.table("finetune_metrics").read().to_pylist()
-    assert [row["iteration"] for row in log] == list(range(1, 8))
-    for row in log:  # the LR used at step i is base_lr x 0.5 ^ floor((i - 1) / 3)
-        assert row["lr"] == pytest.approx(0.01 * 0.5 ** ((row["iteration"] - 1) // 3))
-    losses = [row["loss"] for row in log]
-    assert np.mean(losses[-2:]) < 0.7 * np.mean(losses[:2])
-    assert [row["iteration"] for row in log if row["val_ap"] is not None] == [4, 7]
-    assert max(row["val_ap"] for row in log if row["val_ap"] is not None) == pytest.approx(summary["best_val_ap"])
-
-    scores = run.table("finetune_scores").read().to_pylist()
-    assert sorted(row["media_id"] for row in scores) == [f"m{i:02d}" for i in range(TRAIN, TRAIN + TEST)]
-    assert [row["p_good"] for row in scores] == sorted((row["p_good"] for row in scores), reverse=True)
-    assert np.mean([row["label"] for row in scores[: TEST // 2]]) > 0.5  # red photos ranked first
-
-    model = load_finetuned(run)
-    assert model.backbone == "mobilenet_v2" and model.iteration == summary["best_iteration"]
-    red = np.zeros((80, 120, 3), np.uint8)
-    red[..., 0] = 230
-    blue = red[..., ::-1].copy()
-    p_red, p_blue = model.p_good([red, blue])
-    assert p_red > p_blue
-    spec = json.loads(run.read_text("finetune/best.json"))
-    assert spec == {"backbone": "mobilenet_v2", "iteration": model.iteration, "val_ap": model.val_ap}
-
-
 def test_two_workers_see_disjoint_shards_that_cover_the_training_photos(ray_cluster, tmp_path):
     run = planted_run(tmp_path / "run")
     seen_folder = tmp_path / "seen"
@@ -131,31 +101,40 @@ def test_missing_labels_table_is_named(tmp_path):
         run_finetune(planted_config(tmp_path), RunFolder(str(tmp_path)), RUNTIME)
 
 
-@pytest.mark.timeout(1500)  # two whole runs, each with its own Ray start, on a possibly loaded machine
-def test_a_killed_job_resumes_from_its_last_checkpoint_to_the_same_iteration_count(tmp_path):
-    run = planted_run(tmp_path / "run")
-    for earlier in ("collect", "filter", "curate", "labels", "embed", "sweeps"):  # planted_run stands for them
-        run.mark_done(earlier, {})
-    config = tmp_path / "finetune.toml"
-    config.write_text(f"""
-run_dir = "{tmp_path / 'run'}"
+CLI_CONFIG = """
 [ray]
 num_cpus = 2
 [finetune]
 backbone = "mobilenet_v2"
 freeze_features = true
-iterations = 8
+iterations = 7
 batch_size = 8
 base_lr = 0.01
+lr_step = 3
+lr_gamma = 0.5
+log_every = 1
 eval_every = 4
-log_every = 4
-workers = 1
-""")
+workers = 2
+seed = 3
+"""
+
+
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory) -> tuple[RunFolder, dict, Path]:
+    """The planted task fine-tuned by the CLI as a user runs it (2 workers, 7 iterations), its job killed (the
+    driver and the Ray it started) after the first checkpoint, then run again to the end: the run, the rerun's
+    summary and the config file."""
+    folder = tmp_path_factory.mktemp("resumed")
+    run = planted_run(folder / "run")
+    for earlier in ("collect", "filter", "curate", "labels", "embed", "sweeps"):  # planted_run stands for them
+        run.mark_done(earlier, {})
+    config = folder / "finetune.toml"
+    config.write_text(f'run_dir = "{folder / "run"}"' + CLI_CONFIG)
     command = [str(Path(sys.executable).parent / "likeability"), "finetune", "--config", str(config)]
-    with open(tmp_path / "first.log", "w") as log:
+    with open(folder / "first.log", "w") as log:
         job = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
         # A checkpoint counts once Ray Train has recorded it in its snapshot, not when its folder appears.
-        snapshot = tmp_path / "run" / "finetune" / "train" / "finetune" / "checkpoint_manager_snapshot.json"
+        snapshot = folder / "run" / "finetune" / "train" / "finetune" / "checkpoint_manager_snapshot.json"
         deadline = time.monotonic() + 600
         while job.poll() is None and time.monotonic() < deadline and not (
             snapshot.is_file() and '"checkpoint_results":[{' in snapshot.read_text()
@@ -163,11 +142,56 @@ workers = 1
             time.sleep(0.2)
         os.killpg(job.pid, signal.SIGKILL)  # the driver and the Ray it started, mid-training
         job.wait()
-    assert run.done_summary("finetune") is None, f"finished before the kill; see {tmp_path / 'first.log'}"
+    assert run.done_summary("finetune") is None, f"finished before the kill; see {folder / 'first.log'}"
 
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    summary = run.done_summary("finetune")
-    # the kill came after the first checkpoint (4), so the rerun starts from one (4, or 8 on a slow poll)
-    assert summary["resumed_from"] in (4, 8) and summary["iterations"] == 8
-    assert run.table("finetune_metrics").read(["iteration"]).column("iteration").to_pylist() == [4, 8]
+    return run, run.done_summary("finetune"), config
+
+
+@pytest.mark.timeout(1500)  # two whole runs, each with its own Ray start, on a possibly loaded machine
+def test_a_killed_job_resumes_from_its_last_checkpoint_to_the_same_iteration_count(resumed):
+    run, summary, _ = resumed
+    # the kill came after the first checkpoint (4), so the rerun starts from one (4, or 7 on a slow poll)
+    assert summary["resumed_from"] in (4, 7) and summary["iterations"] == 7
+    log = run.table("finetune_metrics").read().to_pylist()
+    assert [row["iteration"] for row in log] == list(range(1, 8))  # the killed run's rows came back with its state
+    assert [row["iteration"] for row in log if row["val_ap"] is not None] == [4, 7]
+
+
+@pytest.mark.timeout(1500)
+def test_the_resumed_fine_tuning_learned_and_scored_the_test_photos(resumed):
+    run, summary, _ = resumed
+    assert 0 <= summary["test_roc_auc"] <= 1 and summary["test_photos"] == TEST
+    log = run.table("finetune_metrics").read().to_pylist()
+    for row in log:  # the LR used at step i is base_lr x 0.5 ^ floor((i - 1) / 3), across the resume too
+        assert row["lr"] == pytest.approx(0.01 * 0.5 ** ((row["iteration"] - 1) // 3))
+    losses = [row["loss"] for row in log]
+    assert np.mean(losses[-2:]) < 0.7 * np.mean(losses[:2])
+    assert max(row["val_ap"] for row in log if row["val_ap"] is not None) == pytest.approx(summary["best_val_ap"])
+
+    scores = run.table("finetune_scores").read().to_pylist()
+    assert sorted(row["media_id"] for row in scores) == [f"m{i:02d}" for i in range(TRAIN, TRAIN + TEST)]
+    assert [row["p_good"] for row in scores] == sorted((row["p_good"] for row in scores), reverse=True)
+    assert np.mean([row["label"] for row in scores[: TEST // 2]]) > 0.5  # red photos ranked first
+
+    model = load_finetuned(run)
+    assert model.backbone == "mobilenet_v2" and model.iteration == summary["best_iteration"]
+    red = np.zeros((80, 120, 3), np.uint8)
+    red[..., 0] = 230
+    blue = red[..., ::-1].copy()
+    p_red, p_blue = model.p_good([red, blue])
+    assert p_red > p_blue
+    spec = json.loads(run.read_text("finetune/best.json"))
+    assert spec == {"backbone": "mobilenet_v2", "iteration": model.iteration, "val_ap": model.val_ap}
+
+
+@pytest.mark.timeout(1500)
+def test_a_rerun_that_finds_the_last_checkpoint_trains_nothing_and_keeps_the_log(resumed, ray_cluster):
+    """As when a job is killed between its last checkpoint and the end of the stage."""
+    run, summary, config = resumed
+    log = run.table("finetune_metrics").read()
+    again = run_finetune(load(config), run, RUNTIME)
+    assert (again["resumed_from"], again["iterations"]) == (7, 7)
+    assert again["best_iteration"] == summary["best_iteration"]
+    assert run.table("finetune_metrics").read() == log
