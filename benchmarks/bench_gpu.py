@@ -37,8 +37,8 @@ from likeability.curate.faces.retinaface import RetinaFaceMobileNet
 from likeability.curate.faces.retinaface_torch import RetinaFaceTorch
 from likeability.embed.backbones import build_torchvision_model, embed, load_backbone
 from likeability.embed.photo_features import photo_features
-from likeability.finetune.crops import decode_squares
 from likeability.finetune.model import param_groups, two_way
+from likeability.finetune.squares import decode_squares
 from likeability.finetune.steps import train_mode, train_step
 from likeability.images.decode import decode_rgb
 from likeability.images.device import centre_crops, centre_squares, decode_on_device

@@ -1,49 +1,16 @@
-"""What the fine-tuned network sees: 256 x 256 squares of each photo, then 224 crops of them.
+"""What the fine-tuned network sees: 224 crops of the 256 x 256 squares of each photo (`squares`).
 
-A square is the photo's centre square resized to 256 (Caffe's 256 x 256 input, without its aspect warp). Squares
-stay uint8 until the worker, where the crops are taken on the training device: a random crop and mirror for
+Squares stay uint8 until the worker, where the crops are taken on the training device: a random crop and mirror for
 training, drawn from a generator seeded by (seed, iteration, rank) so a resumed run draws the same crops; the
 centre crop for evaluation (the centre 224 of the square is the embedding stage's centre crop).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import numpy as np
-import pyarrow.fs as pafs
 import torch
-from PIL import Image
 from torch import Tensor
 
 from likeability.images.crop_geometry import CROP, RESIZE
-from likeability.images.decode import decode_rgb
-from likeability.images.device import centre_square_box
-from likeability.images.store import read_bodies
-
-DECODE_CHUNK = 32  # photos per output block: 6 MiB of squares
-
-
-def square(pixels: np.ndarray) -> np.ndarray:
-    """H x W x 3 uint8 -> 256 x 256 x 3: the centre square, resized to 256 (bilinear, antialiased)."""
-    height, width = pixels.shape[:2]
-    box = centre_square_box(width, height)
-    return np.asarray(Image.fromarray(pixels).resize((RESIZE, RESIZE), Image.Resampling.BILINEAR, box))
-
-
-def decode_squares(batch: dict[str, np.ndarray], max_pixels: int, filesystem: pafs.FileSystem
-                   ) -> Iterator[dict[str, np.ndarray]]:
-    """Entries of `plan_parts` -> blocks of {media_id, label, pixels (N x 256 x 256 x 3 uint8)}."""
-    for part, photos in zip(batch["part"], batch["photos"], strict=True):
-        bodies = read_bodies(part, filesystem, [p["sha256"] for p in photos])
-        for start in range(0, len(photos), DECODE_CHUNK):
-            chunk = photos[start : start + DECODE_CHUNK]
-            yield {
-                "media_id": np.array([p["media_id"] for p in chunk]),
-                "label": np.array([p["label"] for p in chunk], np.int64),
-                "pixels": np.stack([square(decode_rgb(bodies[p["sha256"]], max_pixels, fit=RESIZE).pixels)
-                                    for p in chunk]),
-            }
 
 
 def train_crops(squares: Tensor, generator: torch.Generator) -> Tensor:

@@ -3,7 +3,7 @@ validation photos carved out of the training users.
 
 The `images` table can be far larger than memory, so nothing reads it whole: the driver reads only its sha256
 column to plan which part holds each wanted photo, and Ray Data reads one part per task, keeps the wanted bodies
-and decodes them to 256 x 256 squares (`crops.decode_squares`); the workers take the 224 crops.
+and decodes them to 256 x 256 squares (`squares.decode_squares`); the workers take the 224 crops.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import ray
 from sklearn.model_selection import StratifiedGroupKFold
 
 from likeability.config import ConfigError
-from likeability.finetune.crops import decode_squares
+from likeability.finetune.squares import decode_squares
 from likeability.images.store import plan_parts
 from likeability.run import RunFolder
 

@@ -1,4 +1,5 @@
-"""The ImageNet evaluation crop every backbone expects, as geometry: which source pixels become the 224 x 224 input."""
+"""The ImageNet evaluation crop every backbone expects, as geometry: which source pixels become the 224 x 224 input;
+and fine-tuning's centre square."""
 
 from __future__ import annotations
 
@@ -30,3 +31,10 @@ def crop_box(width: int, height: int) -> tuple[float, float, float, float]:
     left, top = centre_crop_offset(resized_width, resized_height)
     scale_x, scale_y = width / resized_width, height / resized_height
     return left * scale_x, top * scale_y, (left + CROP) * scale_x, (top + CROP) * scale_y
+
+
+def centre_square_box(width: int, height: int) -> tuple[int, int, int, int]:
+    """A photo's centre square (left, top, right, bottom) in whole pixels: always inside the photo."""
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return left, top, left + side, top + side

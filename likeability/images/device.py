@@ -20,7 +20,7 @@ from torch.nn import functional
 from torchvision.io import ImageReadMode, decode_jpeg
 from torchvision.ops import roi_align
 
-from likeability.images.crop_geometry import CROP, crop_box
+from likeability.images.crop_geometry import CROP, centre_square_box, crop_box
 from likeability.images.decode import decode_rgb
 from likeability.images.jpeg_header import read_jpeg_header
 
@@ -70,13 +70,6 @@ def centre_crops(images: Sequence[Tensor], mirror: bool) -> Tensor:
     if mirror:
         crops = torch.stack([crops, crops.flip(-1)], dim=1).flatten(0, 1)
     return crops.contiguous(memory_format=torch.channels_last)
-
-
-def centre_square_box(width: int, height: int) -> tuple[int, int, int, int]:
-    """A photo's centre square (left, top, right, bottom) in whole pixels: always inside the photo."""
-    side = min(width, height)
-    left, top = (width - side) // 2, (height - side) // 2
-    return left, top, left + side, top + side
 
 
 def centre_squares(images: Sequence[Tensor], side: int) -> Tensor:

@@ -8,9 +8,9 @@ import torch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from likeability.finetune.crops import centre_crops, square, train_crops
-from likeability.images.crop_geometry import CROP, RESIZE
-from likeability.images.device import centre_square_box
+from likeability.finetune.crops import centre_crops, train_crops
+from likeability.finetune.squares import square
+from likeability.images.crop_geometry import CROP, RESIZE, centre_square_box
 
 
 @settings(max_examples=60, deadline=None)

@@ -11,7 +11,7 @@ from PIL import Image, ImageOps
 
 from image_files import encode, gradient
 from likeability.embed.backbones import preprocess
-from likeability.finetune.crops import square
+from likeability.finetune.squares import square
 from likeability.images.crop_geometry import CROP
 from likeability.images.decode import decode_rgb
 from likeability.images.device import centre_crops, centre_squares, decode_on_device, letterbox, orient

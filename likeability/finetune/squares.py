@@ -1,0 +1,40 @@
+"""What fine-tuning reads: each photo as a 256 x 256 square, its centre square resized to 256 (Caffe's 256 x 256
+input, without its aspect warp), decoded by Ray Data tasks. Free of torch, so those tasks start without importing
+it (seconds of every fresh worker process); the 224 crops are taken on the training device (`crops`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow.fs as pafs
+from PIL import Image
+
+from likeability.images.crop_geometry import RESIZE, centre_square_box
+from likeability.images.decode import decode_rgb
+from likeability.images.store import read_bodies
+
+DECODE_CHUNK = 32  # photos per output block: 6 MiB of squares
+
+
+def square(pixels: np.ndarray) -> np.ndarray:
+    """H x W x 3 uint8 -> 256 x 256 x 3: the centre square, resized to 256 (bilinear, antialiased)."""
+    height, width = pixels.shape[:2]
+    box = centre_square_box(width, height)
+    return np.asarray(Image.fromarray(pixels).resize((RESIZE, RESIZE), Image.Resampling.BILINEAR, box))
+
+
+def decode_squares(batch: dict[str, np.ndarray], max_pixels: int, filesystem: pafs.FileSystem
+                   ) -> Iterator[dict[str, np.ndarray]]:
+    """Entries of `plan_parts` -> blocks of {media_id, label, pixels (N x 256 x 256 x 3 uint8)}."""
+    for part, photos in zip(batch["part"], batch["photos"], strict=True):
+        bodies = read_bodies(part, filesystem, [p["sha256"] for p in photos])
+        for start in range(0, len(photos), DECODE_CHUNK):
+            chunk = photos[start : start + DECODE_CHUNK]
+            yield {
+                "media_id": np.array([p["media_id"] for p in chunk]),
+                "label": np.array([p["label"] for p in chunk], np.int64),
+                "pixels": np.stack([square(decode_rgb(bodies[p["sha256"]], max_pixels, fit=RESIZE).pixels)
+                                    for p in chunk]),
+            }
