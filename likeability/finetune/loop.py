@@ -103,8 +103,9 @@ def train_loop(loop_config: dict) -> None:
             raise ValueError(f"worker {rank} got fewer than {local_batch} training photos in an epoch: "
                              f"lower finetune.batch_size or finetune.workers, or label more photos")
         epoch += 1
-    if start == config.iterations:  # a rerun that found the last checkpoint: Ray's result (that of the latest
-        # checkpoint) would otherwise carry the killed run's start
+    # A rerun that found the last checkpoint trained nothing: without this report, Ray's result (the latest
+    # checkpoint's) would carry the killed run's start.
+    if start == config.iterations:
         _report(rank, model, optimizer, scheduler, state,
                 {"start_iteration": start, "iteration": start, "images_per_s_per_worker": None})
     if rank == 0:  # also when a rerun finds the last checkpoint: the kill may have come before this write

@@ -20,7 +20,7 @@ import pytest
 import ray.train
 from PIL import Image
 
-from likeability.config import Config, ConfigError, FinetuneConfig, load
+from likeability.config import Config, ConfigError, FinetuneConfig, RayConfig, dump_yaml, load
 from likeability.finetune.data import carve_validation
 from likeability.finetune.model import load_finetuned
 from likeability.finetune.schedule import lr_factor
@@ -101,24 +101,6 @@ def test_missing_labels_table_is_named(tmp_path):
         run_finetune(planted_config(tmp_path), RunFolder(str(tmp_path)), RUNTIME)
 
 
-CLI_CONFIG = """
-[ray]
-num_cpus = 2
-[finetune]
-backbone = "mobilenet_v2"
-freeze_features = true
-iterations = 7
-batch_size = 8
-base_lr = 0.01
-lr_step = 3
-lr_gamma = 0.5
-log_every = 1
-eval_every = 4
-workers = 2
-seed = 3
-"""
-
-
 @pytest.fixture(scope="module")
 def resumed(tmp_path_factory) -> tuple[RunFolder, dict, Path]:
     """The planted task fine-tuned by the CLI as a user runs it (2 workers, 7 iterations), its job killed (the
@@ -128,8 +110,9 @@ def resumed(tmp_path_factory) -> tuple[RunFolder, dict, Path]:
     run = planted_run(folder / "run")
     for earlier in ("collect", "filter", "curate", "labels", "embed", "sweeps"):  # planted_run stands for them
         run.mark_done(earlier, {})
-    config = folder / "finetune.toml"
-    config.write_text(f'run_dir = "{folder / "run"}"' + CLI_CONFIG)
+    planted = planted_config(folder / "run", iterations=7)
+    config = folder / "finetune.yaml"  # the planted settings as a user's config file, on a Ray of 2 CPUs
+    config.write_text(dump_yaml(planted.model_copy(update={"ray": RayConfig(num_cpus=2)})))
     command = [str(Path(sys.executable).parent / "likeability"), "finetune", "--config", str(config)]
     with open(folder / "first.log", "w") as log:
         job = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
