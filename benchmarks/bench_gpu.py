@@ -1,10 +1,13 @@
 """The GPU path on one CUDA device: embedding, face detection and fine-tuning steps, each against its CPU way.
 
 Runs the project's own functions (no Ray needed): `photo_features` (the embed stage's unit of work: nvJPEG batch
-decode, resize and crop on the device, AlexNet fc6/fc7 in bf16 channels-last, features back to the host),
+decode of the baseline JPEGs while CPU threads decode the progressive ones, resize and crop on the device, AlexNet
+fc6/fc7 in bf16 channels-last, features back to the host),
 `RetinaFaceTorch` (the face detector's GPU path) and `finetune.steps.train_step` (the Ray Train loop's step) on
 photos streamed from an images table. Baselines in the same run: Pillow decoding on every core for the embedding,
-onnxruntime on every core for the detector, and the squares decoded on the CPU for fine-tuning.
+nvJPEG decoding every JPEG itself (no CPU threads), onnxruntime on every core for the detector, and the squares
+decoded on the CPU for fine-tuning. The first section measures how much CPU the host really gives (threads of
+Pillow decoding), which bounds every CPU-side figure.
 
 Photos: N JPEGs of 320-640 px in Instagram's shapes (see `photos.py`). AlexNet has random weights (speed does not
 depend on their values).
@@ -23,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,12 +39,14 @@ from likeability.config import EmbedConfig, FacesConfig, FinetuneConfig
 from likeability.curate.faces.retinaface import RetinaFaceMobileNet
 from likeability.curate.faces.retinaface_torch import RetinaFaceTorch
 from likeability.embed.backbones import build_torchvision_model, embed, load_backbone
-from likeability.embed.photo_features import photo_features
+from likeability.embed.photo_features import DECODE_FIT, photo_features
 from likeability.finetune.model import param_groups, two_way
 from likeability.finetune.squares import decode_squares
 from likeability.finetune.steps import train_mode, train_step
+from likeability.images.crop_geometry import RESIZE
 from likeability.images.decode import decode_rgb
 from likeability.images.device import centre_crops, centre_squares, decode_on_device
+from likeability.images.jpeg_header import read_jpeg_header
 from likeability.images.store import plan_parts, read_bodies
 from likeability.run import RunFolder
 from photos import make_photos
@@ -71,42 +76,106 @@ def in_batches(items: list, size: int):
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
+# -------------------------------------------------------------------------------------------------- cpu
+
+
+def bench_cpu(bodies: list[bytes]) -> dict:
+    """How much CPU the host gives: Pillow decoding (which releases the GIL) in 1 to all-cores threads. Every
+    CPU-side part below (the Pillow baselines, the progressive JPEGs' threads) scales with this."""
+    result = {"cores": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)), "cgroup_cpu_max": _cgroup_cpu_max(),
+              "decode_photos_per_s": {}}
+    sample = bodies[:2048]
+    for threads in sorted({1, 4, os.cpu_count()}):
+        with ThreadPoolExecutor(threads) as pool:
+            seconds = timed(lambda: list(pool.map(lambda body: decode_rgb(body, MAX_PIXELS, fit=DECODE_FIT), sample)))
+        result["decode_photos_per_s"][threads] = round(len(sample) / seconds, 1)
+    return result
+
+
+def _cgroup_cpu_max() -> str | None:
+    try:
+        return Path("/sys/fs/cgroup/cpu.max").read_text().strip()
+    except OSError:
+        return None
+
+
 # ------------------------------------------------------------------------------------------------ embed
 
 
 def bench_embed(bodies: list[bytes], device: torch.device) -> dict:
     backbone = load_backbone(EmbedConfig(backbone="alexnet", weights="random"), device)
-    result = {"photos": len(bodies), "one_process_photos_per_s": {}}
-    for size in BATCHES:
-        batches = in_batches(bodies, size)
-        photo_features(backbone, batches[0], True, MAX_PIXELS)
-        seconds = timed(lambda: [photo_features(backbone, b, True, MAX_PIXELS) for b in batches])
-        result["one_process_photos_per_s"][size] = round(len(bodies) / seconds, 1)
-    best = max(result["one_process_photos_per_s"], key=result["one_process_photos_per_s"].get)
-    result["best_batch"] = best
-    result["parts_at_best_batch_s_per_1000"] = _embed_parts(backbone, bodies[:best])
+    threads = EmbedConfig().decode_threads
+    result = {"photos": len(bodies), "progressive_fraction": round(len(_progressive(bodies)) / len(bodies), 3),
+              "decode_threads": threads, "one_process_photos_per_s": {}}
+    with ThreadPoolExecutor(threads) as decoders:
+        for size in BATCHES:
+            result["one_process_photos_per_s"][size] = round(_embed_rate(backbone, bodies, size, decoders), 1)
+        best = max(result["one_process_photos_per_s"], key=result["one_process_photos_per_s"].get)
+        result["best_batch"] = best
+        result["parts_at_best_batch_s_per_1000"] = _embed_parts(backbone, bodies[:best], decoders)
+    result["decode_threads_photos_per_s"] = {0: round(_embed_rate(backbone, bodies, best, None), 1)}
+    for count in (2, 8):
+        with ThreadPoolExecutor(count) as decoders:
+            result["decode_threads_photos_per_s"][count] = round(_embed_rate(backbone, bodies, best, decoders), 1)
+    result["decode_by_coding_photos_per_s"] = _decode_by_coding(bodies, device, threads)
     backbone = None  # the device memory goes back before the processes below take theirs
     # Processes sharing the device, as embedding actors with a GPU share each: each has its own nvJPEG decoder.
     result["processes_photos_per_s"] = {
-        count: round(_in_processes(bodies, best, count, device, decode_on_device=True), 1) for count in (2, 4, 8)
+        count: round(_in_processes(bodies, best, count, device, decode_on_device=True), 1) for count in (2, 4)
     }
     cores = os.cpu_count()
     result["pillow_processes"] = cores
     result["pillow_photos_per_s"] = round(_in_processes(bodies, best, cores, device, decode_on_device=False), 1)
-    fastest = max(*result["processes_photos_per_s"].values(), *result["one_process_photos_per_s"].values())
+    fastest = max(*result["processes_photos_per_s"].values(), *result["one_process_photos_per_s"].values(),
+                  *result["decode_threads_photos_per_s"].values())
     result["photos_per_s"] = fastest
     result["gpu_vs_pillow_ratio"] = round(fastest / result["pillow_photos_per_s"], 2)
     return result
 
 
-def _embed_parts(backbone, bodies: list[bytes]) -> dict:
+def _embed_rate(backbone, bodies: list[bytes], size: int, decoders: ThreadPoolExecutor | None) -> float:
+    """Photos/s of `photo_features` (with mirrors) over `bodies` in batches of `size`, in this process."""
+    batches = in_batches(bodies, size)
+    photo_features(backbone, batches[0], True, MAX_PIXELS, cpu_decoders=decoders)
+    seconds = timed(lambda: [photo_features(backbone, b, True, MAX_PIXELS, cpu_decoders=decoders) for b in batches])
+    return len(bodies) / seconds
+
+
+def _progressive(bodies: list[bytes]) -> list[bytes]:
+    return [body for body in bodies if not read_jpeg_header(body).batch_decodable]
+
+
+def _decode_by_coding(bodies: list[bytes], device: torch.device, threads: int) -> dict:
+    """Decoding alone, photos/s: nvJPEG's batched call on the baseline JPEGs, nvJPEG one by one on the progressive
+    ones, and the CPU threads on the progressive ones (what `decode_on_device` splits between them)."""
+    baseline = [body for body in bodies if read_jpeg_header(body).batch_decodable][:2048]
+    progressive = _progressive(bodies)[:1024]
+    result = {}
+    for name, group in (("nvjpeg_baseline", baseline), ("nvjpeg_progressive", progressive)):
+        batches = in_batches(group, 256)
+        decode_on_device(batches[0], device, MAX_PIXELS)
+        result[name] = round(len(group) / timed(lambda: [decode_on_device(b, device, MAX_PIXELS) for b in batches]), 1)
+    for count in sorted({threads, 8}):
+        with ThreadPoolExecutor(count) as pool:
+            list(pool.map(lambda body: decode_rgb(body, MAX_PIXELS, fit=DECODE_FIT), progressive[:64]))
+            seconds = timed(lambda: list(pool.map(lambda body: decode_rgb(body, MAX_PIXELS, fit=DECODE_FIT),
+                                                   progressive)))
+        result[f"cpu_{count}_threads_progressive"] = round(len(progressive) / seconds, 1)
+    return result
+
+
+def _embed_parts(backbone, bodies: list[bytes], decoders: ThreadPoolExecutor) -> dict:
     """Seconds per 1,000 photos of each part of `photo_features` at one batch size."""
     device = backbone.device
-    images = decode_on_device(bodies, device, MAX_PIXELS)
+    images = decode_on_device(bodies, device, MAX_PIXELS, decoders, DECODE_FIT)
     crops = centre_crops(images, True)
     per_k = 1000 / len(bodies)
+
+    def decode():
+        return decode_on_device(bodies, device, MAX_PIXELS, decoders, DECODE_FIT)
+
     return {
-        "decode": round(timed(lambda: decode_on_device(bodies, device, MAX_PIXELS), 3) * per_k, 4),
+        "decode": round(timed(decode, 3) * per_k, 4),
         "resize_crop_mirror": round(timed(lambda: centre_crops(images, True), 3) * per_k, 4),
         "model_and_copy_back": round(timed(lambda: embed(backbone, crops), 3) * per_k, 4),
     }
@@ -116,14 +185,17 @@ _WORKER: dict = {}
 
 
 def _start_worker(device: str, decode_on_device: bool, warm_up: list[bytes], ready) -> None:
+    torch.set_num_threads(1)  # one process per core: torch's own threads on top would oversubscribe the cores
     _WORKER["backbone"] = load_backbone(EmbedConfig(backbone="alexnet", weights="random"), device)
     _WORKER["decode_on_device"] = decode_on_device
+    threads = EmbedConfig().decode_threads
+    _WORKER["decoders"] = ThreadPoolExecutor(threads) if decode_on_device and threads else None
     _worker_features(warm_up)
     ready.wait()  # every process loaded and warmed up before the clock starts
 
 
 def _worker_features(batch: list[bytes]) -> int:
-    photo_features(_WORKER["backbone"], batch, True, MAX_PIXELS, _WORKER["decode_on_device"])
+    photo_features(_WORKER["backbone"], batch, True, MAX_PIXELS, _WORKER["decode_on_device"], _WORKER["decoders"])
     return len(batch)
 
 
@@ -200,7 +272,7 @@ def bench_finetune(bodies: list[bytes], folder: str, device: torch.device) -> di
     def step(squares):
         return train_step(model, optimizer, squares, labels[: len(squares)], generator, device)
 
-    squares = centre_squares(decode_on_device(bodies[:TRAIN_BATCH], device, MAX_PIXELS), 256)
+    squares = centre_squares(decode_on_device(bodies[:TRAIN_BATCH], device, MAX_PIXELS), RESIZE)
     step(squares)
     result = {"global_batch": TRAIN_BATCH, "model": "alexnet, 2-way head, bf16 autocast, channels-last",
               "step_only_photos_per_s": round(TRAIN_BATCH / timed(lambda: step(squares), 20), 1)}
@@ -248,18 +320,20 @@ def _train_cpu_squares(entries: list[dict], step) -> float:
 
 
 def _train_device_squares(entries: list[dict], step, device) -> float:
-    """Bodies read from the parts, decoded and squared on the device."""
+    """Bodies read from the parts, decoded and squared on the device (progressive JPEGs by CPU threads)."""
     fs = pafs.LocalFileSystem()
 
-    def train():
+    def train(decoders):
         for entry in entries:
             digests = [p["sha256"] for p in entry["photos"]]
             bodies = read_bodies(entry["part"], fs, digests)
-            squares = centre_squares(decode_on_device([bodies[d] for d in digests], device, MAX_PIXELS), 256)
+            images = decode_on_device([bodies[d] for d in digests], device, MAX_PIXELS, decoders, fit=RESIZE)
+            squares = centre_squares(images, RESIZE)
             for start in range(0, len(squares) - TRAIN_BATCH + 1, TRAIN_BATCH):
                 step(squares[start : start + TRAIN_BATCH])
 
-    seconds = timed(train)
+    with ThreadPoolExecutor(EmbedConfig().decode_threads) as decoders:
+        seconds = timed(lambda: train(decoders))
     return sum(len(e["photos"]) // TRAIN_BATCH * TRAIN_BATCH for e in entries) / seconds
 
 
@@ -270,7 +344,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", type=int, default=8192)
     parser.add_argument("--out", default="benchmarks/results")
-    parser.add_argument("--only", default="embed,faces,finetune")
+    parser.add_argument("--only", default="cpu,embed,faces,finetune")
     parser.add_argument("--device", default="cuda", help="cpu only to try the script on a few photos")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -292,7 +366,8 @@ def main() -> None:
         "torch": torch.__version__,
         "torchvision": __import__("torchvision").__version__,
     }
-    sections = {"embed": lambda: bench_embed(bodies, device), "faces": lambda: bench_faces(bodies, device)}
+    sections = {"cpu": lambda: bench_cpu(bodies), "embed": lambda: bench_embed(bodies, device),
+                "faces": lambda: bench_faces(bodies, device)}
     with tempfile.TemporaryDirectory() as folder:
         sections["finetune"] = lambda: bench_finetune(bodies, folder, device)
         for name in args.only.split(","):
@@ -313,9 +388,13 @@ def _headline(results: dict) -> dict:
     return {
         "embed_photos_per_s": embed.get("photos_per_s"),
         "embed_gpu_vs_pillow_ratio": embed.get("gpu_vs_pillow_ratio"),
+        "embed_cpu_threads_vs_nvjpeg_alone_ratio": round(
+            embed["one_process_photos_per_s"][embed["best_batch"]] / embed["decode_threads_photos_per_s"][0], 3)
+        if "best_batch" in embed else None,
         "faces_photos_per_s": max(faces.get("decoded_photos_per_s", {0: 0}).values()),
         "faces_gpu_vs_cpu_ratio": faces.get("gpu_vs_onnxruntime_cpu_ratio"),
-        "finetune_photos_per_s": tune.get("cpu_squares_photos_per_s"),
+        "finetune_photos_per_s": max(tune.get("cpu_squares_photos_per_s", 0),
+                                     tune.get("device_squares_photos_per_s", 0)),
         "finetune_stream_vs_step_ratio": round(tune["cpu_squares_photos_per_s"] / tune["step_only_photos_per_s"], 3)
         if "step_only_photos_per_s" in tune and "cpu_squares_photos_per_s" in tune else None,
     }

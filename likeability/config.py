@@ -268,6 +268,10 @@ class EmbedConfig(Section):
         None, ge=1, description="embedding actors; None = one per GPU share, or one per CPU"
     )
     gpus_per_actor: float = operational(0.0, ge=0)
+    decode_threads: int = operational(
+        4, ge=0, description="on a GPU: CPU threads per actor decoding the progressive JPEGs while nvJPEG decodes "
+        "the baseline ones in one batch; 0 = nvJPEG decodes those too, one at a time"
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -11,6 +11,7 @@ backbones (`embed.backbones`) are embedded one after another, each into its own 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -47,6 +48,8 @@ class EmbedImages:
         self._device = device_for(config)
         self._backbone = load_backbone(config, self._device)
         self._schema = embeddings_schema(config.backbone)
+        on_gpu = self._device == "cuda" and config.decode_threads
+        self._decoders = ThreadPoolExecutor(config.decode_threads, "decode") if on_gpu else None
 
     def __call__(self, batch: pa.Table) -> Iterator[pa.Table]:
         for entry in batch.to_pylist():
@@ -57,7 +60,8 @@ class EmbedImages:
                 yield self._embed([p["media_id"] for p in chunk], [bodies[p["sha256"]] for p in chunk])
 
     def _embed(self, media_ids: list[str], bodies: list[bytes]) -> pa.Table:
-        features = photo_features(self._backbone, bodies, self._config.mirror, self._max_pixels)
+        features = photo_features(self._backbone, bodies, self._config.mirror, self._max_pixels,
+                                  cpu_decoders=self._decoders)
         copies = 2 if self._config.mirror else 1
         # preprocess puts each photo's mirror right after it
         columns = {

@@ -2,16 +2,17 @@
 
 JPEGs are decoded by nvJPEG in one batched call and turned upright, resized and cropped on the device, so only
 compressed bytes cross the bus and the CPU does a few microseconds of header reading per photo. What nvJPEG
-cannot take (PNG, WebP, GIF, CMYK or arithmetic-coded JPEGs) is decoded on the CPU by `decode_rgb` and copied
-over. The geometry is the CPU path's (torchvision's Resize(256) + CenterCrop(224) for the backbones, the letterbox
-for the face detector, the centre square for fine-tuning), done for a whole batch of photos of any sizes in one
-resampling call.
+cannot take (PNG, WebP, GIF, CMYK or arithmetic-coded JPEGs), and with a pool of CPU threads what it would decode
+one at a time (progressive JPEGs), is decoded on the CPU by `decode_rgb` and copied over. The geometry is the CPU
+path's (torchvision's Resize(256) + CenterCrop(224) for the backbones, the letterbox for the face detector, the
+centre square for fine-tuning), done for a whole batch of photos of any sizes in one resampling call.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import Executor
 
 import numpy as np
 import torch
@@ -28,30 +29,42 @@ from likeability.images.jpeg_header import read_jpeg_header
 RESIZE_CHUNK = 256
 
 
-def decode_on_device(bodies: Sequence[bytes], device: torch.device, max_pixels: int) -> list[Tensor]:
-    """Each body as an upright 3 x H x W uint8 RGB tensor on `device`, in input order."""
+def decode_on_device(bodies: Sequence[bytes], device: torch.device, max_pixels: int,
+                     cpu_decoders: Executor | None = None, fit: int | None = None) -> list[Tensor]:
+    """Each body as an upright 3 x H x W uint8 RGB tensor on `device`, in input order.
+
+    nvJPEG decodes baseline JPEGs in one batched call, on the GPU's JPEG engines where it has them, but each
+    progressive one alone: Huffman decoding on the calling thread, then a wait for the GPU, all under the lock of
+    torchvision's one decoder. With `cpu_decoders` (a thread pool), the photos the batched call cannot take decode
+    on the CPU threads instead (Pillow; with `fit`, at reduced scale, never below `fit` on either side) while it
+    runs. Without it, nvJPEG takes every JPEG it can and the CPU decodes the rest here."""
     headers = [read_jpeg_header(body) for body in bodies]
-    on_device = [i for i, header in enumerate(headers) if header is not None and header.device_decodable]
+    to_nvjpeg = [i for i, header in enumerate(headers) if header is not None
+                 and (header.batch_decodable if cpu_decoders else header.device_decodable)]
+    on_cpu = sorted(set(range(len(bodies))) - set(to_nvjpeg))
+    pending = {i: cpu_decoders.submit(decode_rgb, bodies[i], max_pixels, fit) for i in on_cpu} if cpu_decoders else {}
     images: list[Tensor | None] = [None] * len(bodies)
-    if on_device:
-        # torchvision 0.29 deprecates its decoders in favour of torchcodec, which has no nvJPEG batch decoder yet.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            try:
-                decoded = decode_jpeg(
-                    [torch.frombuffer(bytearray(bodies[i]), dtype=torch.uint8) for i in on_device],
-                    mode=ImageReadMode.RGB,
-                    device=device,
-                )
-            except RuntimeError:
-                decoded = [None] * len(on_device)  # one photo nvJPEG refuses fails the batch: those go to the CPU
-        for index, image in zip(on_device, decoded, strict=True):
-            images[index] = None if image is None else orient(image, headers[index].orientation)
+    for index, image in zip(to_nvjpeg, _nvjpeg([bodies[i] for i in to_nvjpeg], device), strict=True):
+        images[index] = None if image is None else orient(image, headers[index].orientation)
     for index, image in enumerate(images):
         if image is None:
-            pixels = decode_rgb(bodies[index], max_pixels).pixels
-            images[index] = torch.tensor(pixels, device=device).permute(2, 0, 1)
+            decoded = pending[index].result() if index in pending else decode_rgb(bodies[index], max_pixels, fit)
+            images[index] = torch.tensor(decoded.pixels, device=device).permute(2, 0, 1)
     return images
+
+
+def _nvjpeg(bodies: Sequence[bytes], device: torch.device) -> list[Tensor | None]:
+    """nvJPEG's decoding of the JPEGs, as stored (EXIF orientation ignored); all None when it refuses one."""
+    if not bodies:
+        return []
+    # torchvision 0.29 deprecates its decoders in favour of torchcodec, which has no nvJPEG batch decoder yet.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            return decode_jpeg([torch.frombuffer(bytearray(body), dtype=torch.uint8) for body in bodies],
+                               mode=ImageReadMode.RGB, device=device)
+        except RuntimeError:
+            return [None] * len(bodies)  # one photo nvJPEG refuses fails the batch: those go to the CPU
 
 
 def orient(image: Tensor, orientation: int) -> Tensor:

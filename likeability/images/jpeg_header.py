@@ -1,8 +1,9 @@
 """What a JPEG's markers say before any pixel is decoded: its size, colour components, coding and EXIF orientation.
 
 The GPU decoder (nvJPEG) takes baseline and progressive Huffman JPEGs of one or three components and ignores
-EXIF orientation; this tells, in a few microseconds and without Pillow, which photos it can take and how to turn
-them upright afterwards.
+EXIF orientation; it decodes the baseline ones in one batched call (on the GPU's JPEG engines where it has them)
+and the others one at a time. This tells, in a few microseconds and without Pillow, which photos it can take, how
+fast, and how to turn them upright afterwards.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ class JpegHeader:
     def device_decodable(self) -> bool:
         """nvJPEG decodes it: Huffman-coded, greyscale or YCbCr, and not empty."""
         return self.coding != "other" and self.components in (1, 3) and self.width > 0 and self.height > 0
+
+    @property
+    def batch_decodable(self) -> bool:
+        """nvJPEG decodes it in its batched call, not one photo at a time: a device-decodable baseline JPEG."""
+        return self.device_decodable and self.coding == "baseline"
 
 
 def read_jpeg_header(body: bytes) -> JpegHeader | None:

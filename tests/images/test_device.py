@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 import torch
@@ -27,10 +29,14 @@ def photo(width: int, height: int, seed: int = 0) -> np.ndarray:
     return np.clip(base + rng.integers(-20, 21, base.shape), 0, 255).astype(np.uint8)
 
 
-def with_orientation(image: np.ndarray, orientation: int) -> bytes:
+def with_orientation_exif(orientation: int) -> bytes:
     exif = Image.Exif()
     exif[0x0112] = orientation
-    return encode(Image.fromarray(image), "JPEG", quality=95, exif=exif.tobytes())
+    return exif.tobytes()
+
+
+def with_orientation(image: np.ndarray, orientation: int) -> bytes:
+    return encode(Image.fromarray(image), "JPEG", quality=95, exif=with_orientation_exif(orientation))
 
 
 @settings(max_examples=40, deadline=None)
@@ -60,6 +66,41 @@ def test_what_the_gpu_decoder_cannot_take_is_decoded_by_pillow_in_place():
     decoded = decode_on_device(bodies, CPU, MAX_PIXELS)
     for body, tensor in zip(bodies, decoded, strict=True):
         assert np.array_equal(tensor.permute(1, 2, 0).numpy(), decode_rgb(body, MAX_PIXELS).pixels)
+
+
+class RecordingPool(ThreadPoolExecutor):
+    """A real thread pool that remembers the bodies it was given to decode."""
+
+    def __init__(self):
+        super().__init__(2)
+        self.bodies: list[bytes] = []
+
+    def submit(self, fn, body, *args):
+        self.bodies.append(body)
+        return super().submit(fn, body, *args)
+
+
+def test_with_cpu_threads_only_baseline_jpegs_go_to_the_batched_decoder():
+    image = Image.fromarray(photo(30, 20))
+    baseline = [with_orientation(photo(30, 20, seed), 6) for seed in range(3)]
+    others = [encode(image, "JPEG", progressive=True), encode(image, "PNG"), encode(image.convert("CMYK"), "JPEG"),
+              encode(Image.fromarray(photo(24, 40)), "JPEG", progressive=True, exif=with_orientation_exif(8))]
+    bodies = [baseline[0], others[0], others[1], baseline[1], others[2], others[3], baseline[2]]
+    with RecordingPool() as pool:
+        decoded = decode_on_device(bodies, CPU, MAX_PIXELS, cpu_decoders=pool)
+    assert pool.bodies == others
+    for body, tensor in zip(bodies, decoded, strict=True):
+        assert np.array_equal(tensor.permute(1, 2, 0).numpy(), decode_rgb(body, MAX_PIXELS).pixels)
+
+
+def test_cpu_threads_decode_at_reduced_scale_down_to_fit():
+    pixels = photo(1080, 1349)
+    progressive, baseline = (encode(Image.fromarray(pixels), "JPEG", progressive=flag) for flag in (True, False))
+    with ThreadPoolExecutor(2) as pool:
+        small, full = decode_on_device([progressive, baseline], CPU, MAX_PIXELS, cpu_decoders=pool, fit=256)
+    assert small.shape == (3, 1349 // 4 + 1, 1080 // 4)  # libjpeg's 1/4 scale rounds up
+    assert full.shape == (3, 1349, 1080)
+    assert torch.equal(small, torch.tensor(decode_rgb(progressive, MAX_PIXELS, fit=256).pixels).permute(2, 0, 1))
 
 
 @pytest.mark.parametrize("size", [(1080, 1080), (1080, 1349), (1080, 566), (640, 800), (1440, 754), (37, 1000)])

@@ -37,6 +37,7 @@ def test_size_components_coding_and_orientation(width, height, mode, progressive
     assert header.coding == ("progressive" if progressive else "baseline")
     assert header.orientation == (orientation or 1)
     assert header.device_decodable == (mode != "CMYK")
+    assert header.batch_decodable == (mode != "CMYK" and not progressive)
 
 
 @settings(max_examples=300)
