@@ -40,14 +40,15 @@ from likeability.curate.faces.retinaface import RetinaFaceMobileNet
 from likeability.curate.faces.retinaface_torch import RetinaFaceTorch
 from likeability.embed.backbones import build_torchvision_model, embed, load_backbone
 from likeability.embed.photo_features import DECODE_FIT, photo_features
+from likeability.finetune.batches import SquareBatches
 from likeability.finetune.model import param_groups, two_way
-from likeability.finetune.squares import decode_squares
+from likeability.finetune.squares import decode_squares, photo_bodies
 from likeability.finetune.steps import train_mode, train_step
 from likeability.images.crop_geometry import RESIZE
 from likeability.images.decode import decode_rgb
 from likeability.images.device import centre_crops, centre_squares, decode_on_device
 from likeability.images.jpeg_header import read_jpeg_header
-from likeability.images.store import plan_parts, read_bodies
+from likeability.images.store import plan_parts
 from likeability.run import RunFolder
 from photos import make_photos
 
@@ -118,18 +119,19 @@ def bench_embed(bodies: list[bytes], device: torch.device) -> dict:
         with ThreadPoolExecutor(count) as decoders:
             result["decode_threads_photos_per_s"][count] = round(_embed_rate(backbone, bodies, best, decoders), 1)
     result["decode_by_coding_photos_per_s"] = _decode_by_coding(bodies, device, threads)
-    backbone = None  # the device memory goes back before the processes below take theirs
-    # Processes sharing the device, as embedding actors with a GPU share each: each has its own nvJPEG decoder.
-    result["processes_photos_per_s"] = {
-        count: round(_in_processes(bodies, best, count, device, decode_on_device=True), 1) for count in (2, 4)
-    }
+    return result
+
+
+def bench_processes(bodies: list[bytes], device: torch.device, size: int) -> dict:
+    """The embedding in processes sharing the device, as embedding actors with a GPU share each (each has its own
+    nvJPEG decoder), and the Pillow baseline: decoding and cropping on the CPU in one process per core. Last, and
+    apart from `bench_embed`, because a starved host once made the Pillow pool crawl past the run's limit."""
+    result = {"batch": size, "photos_per_s": {
+        count: round(_in_processes(bodies, size, count, device, decode_on_device=True), 1) for count in (2, 4)
+    }}
     cores = os.cpu_count()
     result["pillow_processes"] = cores
-    result["pillow_photos_per_s"] = round(_in_processes(bodies, best, cores, device, decode_on_device=False), 1)
-    fastest = max(*result["processes_photos_per_s"].values(), *result["one_process_photos_per_s"].values(),
-                  *result["decode_threads_photos_per_s"].values())
-    result["photos_per_s"] = fastest
-    result["gpu_vs_pillow_ratio"] = round(fastest / result["pillow_photos_per_s"], 2)
+    result["pillow_photos_per_s"] = round(_in_processes(bodies, size, cores, device, decode_on_device=False), 1)
     return result
 
 
@@ -320,20 +322,19 @@ def _train_cpu_squares(entries: list[dict], step) -> float:
 
 
 def _train_device_squares(entries: list[dict], step, device) -> float:
-    """Bodies read from the parts, decoded and squared on the device (progressive JPEGs by CPU threads)."""
+    """Bodies streamed part by part as `squares.photo_bodies` streams them to a worker that decodes on its GPU,
+    made squares there by `batches.SquareBatches` (the training loop's own)."""
     fs = pafs.LocalFileSystem()
+    squares_of = SquareBatches(device, MAX_PIXELS, FinetuneConfig().decode_threads)
 
-    def train(decoders):
+    def train():
         for entry in entries:
-            digests = [p["sha256"] for p in entry["photos"]]
-            bodies = read_bodies(entry["part"], fs, digests)
-            images = decode_on_device([bodies[d] for d in digests], device, MAX_PIXELS, decoders, fit=RESIZE)
-            squares = centre_squares(images, RESIZE)
-            for start in range(0, len(squares) - TRAIN_BATCH + 1, TRAIN_BATCH):
-                step(squares[start : start + TRAIN_BATCH])
+            for block in photo_bodies({"part": [entry["part"]], "photos": [entry["photos"]]}, fs):
+                squares = squares_of(block)
+                for start in range(0, len(squares) - TRAIN_BATCH + 1, TRAIN_BATCH):
+                    step(squares[start : start + TRAIN_BATCH])
 
-    with ThreadPoolExecutor(EmbedConfig().decode_threads) as decoders:
-        seconds = timed(lambda: train(decoders))
+    seconds = timed(train)
     return sum(len(e["photos"]) // TRAIN_BATCH * TRAIN_BATCH for e in entries) / seconds
 
 
@@ -344,7 +345,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", type=int, default=8192)
     parser.add_argument("--out", default="benchmarks/results")
-    parser.add_argument("--only", default="cpu,embed,faces,finetune")
+    parser.add_argument("--only", default="cpu,embed,faces,finetune,processes")
     parser.add_argument("--device", default="cuda", help="cpu only to try the script on a few photos")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -367,7 +368,8 @@ def main() -> None:
         "torchvision": __import__("torchvision").__version__,
     }
     sections = {"cpu": lambda: bench_cpu(bodies), "embed": lambda: bench_embed(bodies, device),
-                "faces": lambda: bench_faces(bodies, device)}
+                "faces": lambda: bench_faces(bodies, device),
+                "processes": lambda: bench_processes(bodies, device, results.get("embed", {}).get("best_batch", 256))}
     with tempfile.TemporaryDirectory() as folder:
         sections["finetune"] = lambda: bench_finetune(bodies, folder, device)
         for name in args.only.split(","):
@@ -385,9 +387,14 @@ def main() -> None:
 
 def _headline(results: dict) -> dict:
     embed, faces, tune = results.get("embed", {}), results.get("faces", {}), results.get("finetune", {})
+    processes = results.get("processes", {})
+    fastest = max([*embed.get("one_process_photos_per_s", {}).values(),
+                   *embed.get("decode_threads_photos_per_s", {}).values(),
+                   *processes.get("photos_per_s", {}).values()], default=None)
     return {
-        "embed_photos_per_s": embed.get("photos_per_s"),
-        "embed_gpu_vs_pillow_ratio": embed.get("gpu_vs_pillow_ratio"),
+        "embed_photos_per_s": fastest,
+        "embed_gpu_vs_pillow_ratio": round(fastest / processes["pillow_photos_per_s"], 2)
+        if fastest and "pillow_photos_per_s" in processes else None,
         "embed_cpu_threads_vs_nvjpeg_alone_ratio": round(
             embed["one_process_photos_per_s"][embed["best_batch"]] / embed["decode_threads_photos_per_s"][0], 3)
         if "best_batch" in embed else None,

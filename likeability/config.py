@@ -357,7 +357,16 @@ class FinetuneConfig(Section):
     )
     workers: int = Field(1, ge=1, description="Ray Train workers (DDP: gloo on CPU, NCCL on GPU)")
     gpus_per_worker: float = operational(0.0, ge=0)
+    decode_on_device: bool | None = operational(
+        None, description="decode the photos on the workers' device (nvJPEG, and decode_threads CPU threads per "
+        "worker for progressive JPEGs) instead of in Ray Data tasks; None = when the workers have GPUs"
+    )
+    decode_threads: int = operational(4, ge=0, description="decode_on_device: CPU threads per worker")
     seed: int = 0
+
+    @property
+    def decodes_on_device(self) -> bool:
+        return self.gpus_per_worker > 0 if self.decode_on_device is None else self.decode_on_device
 
 
 class ExplainConfig(Section):

@@ -3,7 +3,8 @@ validation photos carved out of the training users.
 
 The `images` table can be far larger than memory, so nothing reads it whole: the driver reads only its sha256
 column to plan which part holds each wanted photo, and Ray Data reads one part per task, keeps the wanted bodies
-and decodes them to 256 x 256 squares (`squares.decode_squares`); the workers take the 224 crops.
+and decodes them to 256 x 256 squares (`squares.decode_squares`), or passes the bodies on to workers that decode
+on their GPU (`squares.photo_bodies`); the workers take the 224 crops.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import ray
 from sklearn.model_selection import StratifiedGroupKFold
 
 from likeability.config import ConfigError
-from likeability.finetune.squares import decode_squares
+from likeability.finetune.squares import decode_squares, photo_bodies
 from likeability.images.store import plan_parts
 from likeability.run import RunFolder
 
@@ -46,10 +47,14 @@ def carve_validation(photos: pa.Table, fraction: float, seed: int) -> tuple[pa.T
     return photos.take(np.sort(train)), photos.take(np.sort(validation))
 
 
-def photo_dataset(run: RunFolder, photos: pa.Table, max_pixels: int) -> ray.data.Dataset:
-    """The photos as a lazy Ray Data stream of decoded squares; each images part is read by one task."""
+def photo_dataset(run: RunFolder, photos: pa.Table, max_pixels: int, bodies: bool = False) -> ray.data.Dataset:
+    """The photos as a lazy Ray Data stream of decoded squares, or with `bodies` of their stored bytes (for
+    workers that decode on their device); each images part is read by one task."""
     entries = plan_parts(run, photos)
-    return ray.data.from_items(entries, override_num_blocks=len(entries)).map_batches(
+    items = ray.data.from_items(entries, override_num_blocks=len(entries))
+    if bodies:
+        return items.map_batches(photo_bodies, fn_kwargs={"filesystem": run.fs}, batch_size=1, batch_format="numpy")
+    return items.map_batches(
         decode_squares,
         fn_kwargs={"max_pixels": max_pixels, "filesystem": run.fs},
         batch_size=1,  # one images part per call; it yields a block per DECODE_CHUNK photos

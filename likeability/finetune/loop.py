@@ -24,6 +24,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from torch import Tensor, nn
 
 from likeability.config import FinetuneConfig
+from likeability.finetune.batches import SquareBatches
 from likeability.finetune.model import build_model, param_groups, save_best
 from likeability.finetune.schedule import step_scheduler
 from likeability.finetune.steps import scores_of, train_mode, train_step
@@ -59,6 +60,7 @@ def train_loop(loop_config: dict) -> None:
         state = {key: saved[key] for key in state}
     start = state["iteration"]
 
+    squares = SquareBatches(device, loop_config["max_pixels"], config.decode_threads)
     shard = ray.train.get_dataset_shard("train")
     local_batch = config.batch_size // workers
     # loss sum, correct, photos since the last log; on the device, where NCCL can sum it across workers
@@ -78,8 +80,8 @@ def train_loop(loop_config: dict) -> None:
             # logged as base_lr's schedule (the new layer runs at x new_layer_lr_mult), whichever groups exist
             group = optimizer.param_groups[0]
             lr = config.base_lr * group["lr"] / group["initial_lr"]
-            window[:2] += train_step(ddp, optimizer, torch.from_numpy(batch["pixels"]),
-                                     torch.from_numpy(batch["label"]), torch.default_generator, device)
+            window[:2] += train_step(ddp, optimizer, squares(batch), torch.from_numpy(batch["label"]),
+                                     torch.default_generator, device)
             window[2] += len(batch["label"])
             scheduler.step()
             iteration += 1
@@ -95,7 +97,7 @@ def train_loop(loop_config: dict) -> None:
                             "images_per_s_per_worker": (iteration - start) * local_batch / (time.perf_counter() - started)}
                 state["iteration"] = iteration
                 if rank == 0:
-                    _evaluate(model, config, run, state, device)
+                    _evaluate(model, config, run, state, squares)
                 _report(rank, model, optimizer, scheduler, state, progress)
             if iteration == config.iterations:
                 break
@@ -119,10 +121,11 @@ def _summed(values: Tensor) -> list[float]:
     return values.tolist()
 
 
-def _evaluate(model: nn.Module, config: FinetuneConfig, run: RunFolder, state: dict, device: torch.device) -> None:
+def _evaluate(model: nn.Module, config: FinetuneConfig, run: RunFolder, state: dict, squares: SquareBatches
+              ) -> None:
     """Validation metrics into the log row of this iteration; the weights saved as the best when its AP is."""
     batches = ray.train.get_dataset_shard("validation").iter_batches(batch_size=EVAL_BATCH, batch_format="numpy")
-    labels, scores = scores_of(model, batches, device)
+    labels, scores = scores_of(model, batches, squares)
     evaluation = {
         "val_accuracy": float(np.mean((scores > 0.5) == labels)),
         "val_ap": float(average_precision_score(labels, scores)),

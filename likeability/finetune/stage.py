@@ -55,7 +55,7 @@ def trainer(config: Config, run: RunFolder, loop: Callable[[dict], None], loop_c
     """A TorchTrainer of `loop` over the run's training photos (split across workers) and the validation photos
     carved from them (whole on each worker; only rank 0 reads them), with its storage in the run folder."""
     datasets = {
-        name: photo_dataset(run, photos, config.download.max_pixels)
+        name: photo_dataset(run, photos, config.download.max_pixels, bodies=config.finetune.decodes_on_device)
         for name, photos in training_and_validation(config.finetune, run).items()
     }
     return TorchTrainer(
@@ -105,7 +105,8 @@ def score_test_photos(config: Config, run: RunFolder) -> pa.Table:
 def run_finetune(config: Config, run: RunFolder, runtime: Runtime) -> dict:
     check(config.finetune, run)
     counter = Counter.remote()
-    loop_config = {"finetune": config.finetune, "run": run.location, "progress": counter}
+    loop_config = {"finetune": config.finetune, "run": run.location, "max_pixels": config.download.max_pixels,
+                   "progress": counter}
     with watching(Progress("finetune", config.finetune.iterations, "iterations"), counter):
         result = trainer(config, run, train_loop, loop_config).fit()
     scores = score_test_photos(config, run)

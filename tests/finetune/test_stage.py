@@ -18,9 +18,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import ray.train
+import torch
 from PIL import Image
 
 from likeability.config import Config, ConfigError, FinetuneConfig, RayConfig, dump_yaml, load
+from likeability.finetune.batches import SquareBatches
 from likeability.finetune.data import carve_validation
 from likeability.finetune.model import load_finetuned
 from likeability.finetune.schedule import lr_factor
@@ -67,20 +69,27 @@ def test_step_rule_counts_iterations_from_zero_like_caffe():
 
 
 def test_two_workers_see_disjoint_shards_that_cover_the_training_photos(ray_cluster, tmp_path):
+    """Streamed as the photos' stored bytes, as to workers that decode on their GPU (the other stream, of
+    squares, trains in the CLI runs below)."""
     run = planted_run(tmp_path / "run")
     seen_folder = tmp_path / "seen"
     seen_folder.mkdir()
+    config = planted_config(tmp_path, decode_on_device=True)
 
     def record_one_epoch(loop_config: dict) -> None:
         rank = ray.train.get_context().get_world_rank()
-        ids = [m for batch in ray.train.get_dataset_shard("train").iter_batches(batch_size=4)
-               for m in batch["media_id"].tolist()]
+        squares_of, ids = SquareBatches(torch.device("cpu"), 50_000_000, decode_threads=1), []
+        for batch in ray.train.get_dataset_shard("train").iter_batches(batch_size=4, batch_format="numpy"):
+            ids += batch["media_id"].tolist()
+            indices = [int(media_id[1:]) for media_id in batch["media_id"]]
+            assert list(batch["body"]) == [photo(i, i % 2 == 1) for i in indices]
+            assert squares_of(batch).shape == (len(indices), 256, 256, 3)
         (loop_config["folder"] / f"rank{rank}.json").write_text(json.dumps(ids))
 
-    trainer(planted_config(tmp_path), run, record_one_epoch, {"folder": seen_folder}).fit()
+    trainer(config, run, record_one_epoch, {"folder": seen_folder}).fit()
     seen = [set(json.loads((seen_folder / f"rank{r}.json").read_text())) for r in (0, 1)]
     assert seen[0] and seen[1] and not seen[0] & seen[1]
-    carved = training_and_validation(planted_config(tmp_path).finetune, run)
+    carved = training_and_validation(config.finetune, run)
     assert seen[0] | seen[1] == set(carved["train"].column("media_id").to_pylist())
 
 
