@@ -106,7 +106,7 @@ def _cgroup_cpu_max() -> str | None:
 def bench_embed(bodies: list[bytes], device: torch.device) -> dict:
     backbone = load_backbone(EmbedConfig(backbone="alexnet", weights="random"), device)
     threads = EmbedConfig().decode_threads
-    result = {"photos": len(bodies), "progressive_fraction": round(len(_progressive(bodies)) / len(bodies), 3),
+    result = {"photos": len(bodies), "not_batched_fraction": round(len(_split_by_coding(bodies)[1]) / len(bodies), 3),
               "decode_threads": threads, "one_process_photos_per_s": {}}
     with ThreadPoolExecutor(threads) as decoders:
         for size in BATCHES:
@@ -143,21 +143,25 @@ def _embed_rate(backbone, bodies: list[bytes], size: int, decoders: ThreadPoolEx
     return len(bodies) / seconds
 
 
-def _progressive(bodies: list[bytes]) -> list[bytes]:
-    return [body for body in bodies if not read_jpeg_header(body).batch_decodable]
+def _split_by_coding(bodies: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """(the JPEGs nvJPEG decodes in its batched call, the others: progressive JPEGs here)."""
+    batched = [read_jpeg_header(body).batch_decodable for body in bodies]
+    return ([body for body, ok in zip(bodies, batched) if ok], [body for body, ok in zip(bodies, batched) if not ok])
 
 
 def _decode_by_coding(bodies: list[bytes], device: torch.device, threads: int) -> dict:
     """Decoding alone, photos/s: nvJPEG's batched call on the baseline JPEGs, nvJPEG one by one on the progressive
     ones, and the CPU threads on the progressive ones (what `decode_on_device` splits between them)."""
-    baseline = [body for body in bodies if read_jpeg_header(body).batch_decodable][:2048]
-    progressive = _progressive(bodies)[:1024]
+    baseline, progressive = _split_by_coding(bodies)
+    baseline, progressive = baseline[:2048], progressive[:1024]
     result = {}
     for name, group in (("nvjpeg_baseline", baseline), ("nvjpeg_progressive", progressive)):
-        batches = in_batches(group, 256)
-        decode_on_device(batches[0], device, MAX_PIXELS)
-        result[name] = round(len(group) / timed(lambda: [decode_on_device(b, device, MAX_PIXELS) for b in batches]), 1)
-    for count in sorted({threads, 8}):
+        if group:
+            batches = in_batches(group, 256)
+            decode_on_device(batches[0], device, MAX_PIXELS)
+            seconds = timed(lambda: [decode_on_device(b, device, MAX_PIXELS) for b in batches])
+            result[name] = round(len(group) / seconds, 1)
+    for count in sorted({threads, 8} - {0}) if progressive else ():
         with ThreadPoolExecutor(count) as pool:
             list(pool.map(lambda body: decode_rgb(body, MAX_PIXELS, fit=DECODE_FIT), progressive[:64]))
             seconds = timed(lambda: list(pool.map(lambda body: decode_rgb(body, MAX_PIXELS, fit=DECODE_FIT),

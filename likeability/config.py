@@ -358,10 +358,13 @@ class FinetuneConfig(Section):
     workers: int = Field(1, ge=1, description="Ray Train workers (DDP: gloo on CPU, NCCL on GPU)")
     gpus_per_worker: float = operational(0.0, ge=0)
     decode_on_device: bool | None = operational(
-        None, description="decode the photos on the workers' device (nvJPEG, and decode_threads CPU threads per "
-        "worker for progressive JPEGs) instead of in Ray Data tasks; None = when the workers have GPUs"
+        None, description="stream the photos' bytes and make the squares on the workers' device (on a GPU: nvJPEG "
+        "for baseline JPEGs) instead of in Ray Data tasks; None = when the workers have GPUs"
     )
-    decode_threads: int = operational(4, ge=0, description="decode_on_device: CPU threads per worker")
+    decode_threads: int = operational(
+        4, ge=0, description="decode_on_device: CPU threads per worker decoding the JPEGs nvJPEG cannot batch "
+        "(progressive ones), beside the worker's own CPU"
+    )
     seed: int = 0
 
     @property

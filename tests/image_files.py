@@ -16,6 +16,13 @@ def encode(image: Image.Image, fmt: str, **options) -> bytes:
     return buffer.getvalue()
 
 
+def orientation_exif(orientation: int) -> bytes:
+    """An EXIF block whose orientation tag (1-8) says how to turn the stored pixels for display."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif.tobytes()
+
+
 def gradient(width: int = 64, height: int = 48) -> Image.Image:
     x = np.linspace(0, 255, width, dtype=np.uint8)[None, :].repeat(height, 0)
     y = np.linspace(0, 255, height, dtype=np.uint8)[:, None].repeat(width, 1)

@@ -1,6 +1,6 @@
-"""A batch of the fine-tuning stream as squares on the training device: the squares Ray Data decoded, or squares
-decoded there from the photos' bytes (nvJPEG takes the baseline JPEGs, CPU threads the others; see
-`images.device.decode_on_device`), which spares a GPU node's CPUs almost all of the decoding."""
+"""A batch of the fine-tuning stream as squares: the squares Ray Data tasks decoded, or squares made on the
+training device from the photos' stored bytes (nvJPEG takes the baseline JPEGs, CPU threads the others; see
+`images.device.decode_on_device`), which leaves a GPU node's CPUs only the JPEGs nvJPEG cannot batch."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from likeability.images.device import centre_squares, decode_on_device
 
 
 class SquareBatches:
-    """Callable: a stream batch ({pixels} or {body}, with labels) -> its N x 256 x 256 x 3 uint8 squares."""
+    """Callable: a stream batch ({pixels} or {body}, with labels) -> its N x 256 x 256 x 3 uint8 squares, on
+    `device` when made from bytes (squares from tasks stay on the host; the step moves them)."""
 
     def __init__(self, device: torch.device, max_pixels: int, decode_threads: int) -> None:
         self.device = device

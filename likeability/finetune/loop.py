@@ -60,7 +60,8 @@ def train_loop(loop_config: dict) -> None:
         state = {key: saved[key] for key in state}
     start = state["iteration"]
 
-    squares = SquareBatches(device, loop_config["max_pixels"], config.decode_threads)
+    threads = config.decode_threads if config.decodes_on_device else 0
+    squares = SquareBatches(device, loop_config["max_pixels"], threads)
     shard = ray.train.get_dataset_shard("train")
     local_batch = config.batch_size // workers
     # loss sum, correct, photos since the last log; on the device, where NCCL can sum it across workers
@@ -125,7 +126,7 @@ def _evaluate(model: nn.Module, config: FinetuneConfig, run: RunFolder, state: d
               ) -> None:
     """Validation metrics into the log row of this iteration; the weights saved as the best when its AP is."""
     batches = ray.train.get_dataset_shard("validation").iter_batches(batch_size=EVAL_BATCH, batch_format="numpy")
-    labels, scores = scores_of(model, batches, squares)
+    labels, scores = scores_of(model, batches, squares, squares.device)
     evaluation = {
         "val_accuracy": float(np.mean((scores > 0.5) == labels)),
         "val_ap": float(average_precision_score(labels, scores)),

@@ -30,13 +30,11 @@ def square(pixels: np.ndarray) -> np.ndarray:
 def decode_squares(batch: dict[str, np.ndarray], max_pixels: int, filesystem: pafs.FileSystem
                    ) -> Iterator[dict[str, np.ndarray]]:
     """Entries of `plan_parts` -> blocks of {media_id, label, pixels (N x 256 x 256 x 3 uint8)}."""
-    for part, photos in zip(batch["part"], batch["photos"], strict=True):
-        bodies = read_bodies(part, filesystem, [p["sha256"] for p in photos])
+    for photos, bodies in _parts(batch, filesystem):
         for start in range(0, len(photos), DECODE_CHUNK):
             chunk = photos[start : start + DECODE_CHUNK]
             yield {
-                "media_id": np.array([p["media_id"] for p in chunk]),
-                "label": np.array([p["label"] for p in chunk], np.int64),
+                **_ids_and_labels(chunk),
                 "pixels": np.stack([square(decode_rgb(bodies[p["sha256"]], max_pixels, fit=RESIZE).pixels)
                                     for p in chunk]),
             }
@@ -44,10 +42,16 @@ def decode_squares(batch: dict[str, np.ndarray], max_pixels: int, filesystem: pa
 
 def photo_bodies(batch: dict[str, np.ndarray], filesystem: pafs.FileSystem) -> Iterator[dict[str, np.ndarray]]:
     """Entries of `plan_parts` -> blocks of {media_id, label, body (the stored bytes)}, one block per part."""
+    for photos, bodies in _parts(batch, filesystem):
+        yield {**_ids_and_labels(photos), "body": np.array([bodies[p["sha256"]] for p in photos], dtype=object)}
+
+
+def _parts(batch: dict[str, np.ndarray], filesystem: pafs.FileSystem) -> Iterator[tuple[list[dict], dict[str, bytes]]]:
+    """Each planned part's photos and the bodies of those photos, read from the part."""
     for part, photos in zip(batch["part"], batch["photos"], strict=True):
-        bodies = read_bodies(part, filesystem, [p["sha256"] for p in photos])
-        yield {
-            "media_id": np.array([p["media_id"] for p in photos]),
-            "label": np.array([p["label"] for p in photos], np.int64),
-            "body": np.array([bodies[p["sha256"]] for p in photos], dtype=object),
-        }
+        yield photos, read_bodies(part, filesystem, [p["sha256"] for p in photos])
+
+
+def _ids_and_labels(photos: list[dict]) -> dict[str, np.ndarray]:
+    return {"media_id": np.array([p["media_id"] for p in photos]),
+            "label": np.array([p["label"] for p in photos], np.int64)}

@@ -7,14 +7,13 @@ device tensors, so nothing waits for the device until the loop logs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from likeability.embed.backbones import normalize
-from likeability.finetune.batches import SquareBatches
 from likeability.finetune.crops import centre_crops, train_crops
 from likeability.finetune.model import p_good_of
 
@@ -52,13 +51,13 @@ def train_step(network: nn.Module, optimizer: torch.optim.Optimizer, squares: Te
     return torch.stack([loss.detach() * len(labels), (logits.argmax(1) == labels).sum().to(loss.dtype)])
 
 
-def scores_of(model: nn.Module, batches: Iterable[dict[str, np.ndarray]], squares_of: SquareBatches
+def scores_of(model: nn.Module, batches: Iterable[dict[str, np.ndarray]],
+              squares_of: Callable[[dict[str, np.ndarray]], Tensor], device: torch.device
               ) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and P(good) of every photo in `batches` (with labels; squares or bodies), centre-cropped, on the
-    device `squares_of` makes squares on."""
+    """Labels and P(good) of every photo in `batches` (labels, and what `squares_of` makes squares of),
+    centre-cropped."""
     labels, scores = [np.empty(0, np.int64)], [np.empty(0)]
     model.eval()
-    device = squares_of.device
     for batch in batches:
         squares = squares_of(batch).to(device, non_blocking=True)
         scores.append(p_good_of(model, model_input(centre_crops(squares), device)).double().numpy())

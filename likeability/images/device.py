@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 
 import numpy as np
 import torch
@@ -36,16 +36,24 @@ def decode_on_device(bodies: Sequence[bytes], device: torch.device, max_pixels: 
     nvJPEG decodes baseline JPEGs in one batched call, on the GPU's JPEG engines where it has them, but each
     progressive one alone: Huffman decoding on the calling thread, then a wait for the GPU, all under the lock of
     torchvision's one decoder. With `cpu_decoders` (a thread pool), the photos the batched call cannot take decode
-    on the CPU threads instead (Pillow; with `fit`, at reduced scale, never below `fit` on either side) while it
-    runs. Without it, nvJPEG takes every JPEG it can and the CPU decodes the rest here."""
+    on the CPU threads instead (Pillow) while it runs. Without it, nvJPEG takes every JPEG it can and the CPU
+    decodes the rest here.
+
+    With `fit`, what the CPU decodes may come back smaller (never below `fit` on either side) while nvJPEG's
+    photos come back whole: only for geometry that depends on proportions alone (the centre crop, the square);
+    the face letterbox, whose boxes are in the photo's pixels, passes none."""
     headers = [read_jpeg_header(body) for body in bodies]
     to_nvjpeg = [i for i, header in enumerate(headers) if header is not None
                  and (header.batch_decodable if cpu_decoders else header.device_decodable)]
-    on_cpu = sorted(set(range(len(bodies))) - set(to_nvjpeg))
-    pending = {i: cpu_decoders.submit(decode_rgb, bodies[i], max_pixels, fit) for i in on_cpu} if cpu_decoders else {}
+
+    def on_cpu_threads(indices: list[int]) -> dict[int, Future]:
+        return {i: cpu_decoders.submit(decode_rgb, bodies[i], max_pixels, fit) for i in indices} if cpu_decoders else {}
+
+    pending = on_cpu_threads(sorted(set(range(len(bodies))) - set(to_nvjpeg)))
     images: list[Tensor | None] = [None] * len(bodies)
     for index, image in zip(to_nvjpeg, _nvjpeg([bodies[i] for i in to_nvjpeg], device), strict=True):
         images[index] = None if image is None else orient(image, headers[index].orientation)
+    pending |= on_cpu_threads([i for i in to_nvjpeg if images[i] is None])  # a batch nvJPEG refused
     for index, image in enumerate(images):
         if image is None:
             decoded = pending[index].result() if index in pending else decode_rgb(bodies[index], max_pixels, fit)

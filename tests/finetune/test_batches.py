@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from PIL import Image
 
-from image_files import encode, gradient
+from image_files import encode, gradient, orientation_exif
 from likeability.finetune.batches import SquareBatches
 from likeability.finetune.squares import square
 from likeability.images.crop_geometry import RESIZE
@@ -17,11 +16,9 @@ MAX_PIXELS = 50_000_000
 
 
 def bodies() -> list[bytes]:
-    rotated = Image.Exif()
-    rotated[0x0112] = 6
     photo = gradient(1080, 1349)
     return [encode(photo, "JPEG", quality=92), encode(photo, "JPEG", quality=92, progressive=True),
-            encode(gradient(640, 335), "JPEG", exif=rotated.tobytes()), encode(gradient(300, 500), "PNG")]
+            encode(gradient(640, 335), "JPEG", exif=orientation_exif(6)), encode(gradient(300, 500), "PNG")]
 
 
 def test_squares_from_bytes_are_close_to_the_squares_tasks_decode():

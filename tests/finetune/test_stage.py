@@ -69,8 +69,7 @@ def test_step_rule_counts_iterations_from_zero_like_caffe():
 
 
 def test_two_workers_see_disjoint_shards_that_cover_the_training_photos(ray_cluster, tmp_path):
-    """Streamed as the photos' stored bytes, as to workers that decode on their GPU (the other stream, of
-    squares, trains in the CLI runs below)."""
+    """Streamed as the photos' stored bytes, as to workers that decode on their GPU."""
     run = planted_run(tmp_path / "run")
     seen_folder = tmp_path / "seen"
     seen_folder.mkdir()
@@ -119,7 +118,8 @@ def resumed(tmp_path_factory) -> tuple[RunFolder, dict, Path]:
     run = planted_run(folder / "run")
     for earlier in ("collect", "filter", "curate", "labels", "embed", "sweeps"):  # planted_run stands for them
         run.mark_done(earlier, {})
-    planted = planted_config(folder / "run", iterations=7)
+    # the photos' bytes streamed and made squares by the workers, as on GPUs (the demo trains on tasks' squares)
+    planted = planted_config(folder / "run", iterations=7, decode_on_device=True)
     config = folder / "finetune.yaml"  # the planted settings as a user's config file, on a Ray of 2 CPUs
     config.write_text(dump_yaml(planted.model_copy(update={"ray": RayConfig(num_cpus=2)})))
     command = [str(Path(sys.executable).parent / "likeability"), "finetune", "--config", str(config)]

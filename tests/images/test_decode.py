@@ -4,7 +4,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from image_files import encode, gradient, jpeg, png_header_only
+from image_files import encode, gradient, jpeg, orientation_exif, png_header_only
 from likeability.images.decode import BadImage, decode_rgb, sniff
 
 MAX_PIXELS = 40_000_000
@@ -39,9 +39,10 @@ def test_sniff_refuses_what_is_not_a_sane_image(body, status):
     assert caught.value.status == status
 
 
-def test_pillow_bomb_guard_stays_on_even_when_the_configured_limit_is_higher():
+@pytest.mark.parametrize("side", [10_000, 20_000])  # Pillow warns above 89.5 MP and raises above twice that
+def test_pillow_bomb_guard_stays_on_even_when_the_configured_limit_is_higher(side):
     with pytest.raises(BadImage) as caught:
-        sniff(png_header_only(20_000, 20_000), max_pixels=10**12)
+        sniff(png_header_only(side, side), max_pixels=10**12)
     assert caught.value.status == "too_many_pixels"
 
 
@@ -78,9 +79,7 @@ def test_every_mode_becomes_8_bit_rgb():
 
 
 def test_exif_orientation_is_applied():
-    exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
-    decoded = decode_rgb(jpeg(64, 48, exif=exif), MAX_PIXELS)
+    decoded = decode_rgb(jpeg(64, 48, exif=orientation_exif(6)), MAX_PIXELS)  # 6: turn 90 degrees clockwise
     assert decoded.pixels.shape == (64, 48, 3)
     assert decoded.full_size == (48, 64)
 
@@ -108,9 +107,7 @@ def test_jpeg_decodes_at_reduced_scale_when_the_model_needs_fewer_pixels():
 def test_any_jpeg_decodes_upright_at_the_promised_size(width, height, orientation, fit, progressive):
     if width * height > 4_000_000 and (width, height) != (8000, 8000):
         width, height = width, max(1, 4_000_000 // width)
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    body = encode(Image.new("RGB", (width, height), (10, 200, 30)), "JPEG", exif=exif.tobytes(),
+    body = encode(Image.new("RGB", (width, height), (10, 200, 30)), "JPEG", exif=orientation_exif(orientation),
                   progressive=progressive)
     decoded = decode_rgb(body, 80_000_000, fit=fit)
     upright = (height, width) if orientation in (5, 6, 7, 8) else (width, height)

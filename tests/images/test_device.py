@@ -11,7 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageOps
 
-from image_files import encode, gradient
+from image_files import encode, gradient, orientation_exif
 from likeability.embed.backbones import preprocess
 from likeability.finetune.squares import square
 from likeability.images.crop_geometry import CROP
@@ -29,24 +29,16 @@ def photo(width: int, height: int, seed: int = 0) -> np.ndarray:
     return np.clip(base + rng.integers(-20, 21, base.shape), 0, 255).astype(np.uint8)
 
 
-def with_orientation_exif(orientation: int) -> bytes:
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    return exif.tobytes()
-
-
 def with_orientation(image: np.ndarray, orientation: int) -> bytes:
-    return encode(Image.fromarray(image), "JPEG", quality=95, exif=with_orientation_exif(orientation))
+    return encode(Image.fromarray(image), "JPEG", quality=95, exif=orientation_exif(orientation))
 
 
 @settings(max_examples=40, deadline=None)
 @given(width=st.integers(1, 40), height=st.integers(1, 40), orientation=st.integers(1, 8))
 def test_orient_turns_the_photo_as_pillow_does(width, height, orientation):
     stored = photo(width, height)
-    exif = Image.Exif()
-    exif[0x0112] = orientation
     pil = Image.fromarray(stored)
-    pil.info["exif"] = exif.tobytes()
+    pil.info["exif"] = orientation_exif(orientation)
     expected = np.asarray(ImageOps.exif_transpose(pil))
     turned = orient(torch.from_numpy(stored).permute(2, 0, 1), orientation).permute(1, 2, 0).numpy()
     assert np.array_equal(turned, expected)
@@ -84,7 +76,7 @@ def test_with_cpu_threads_only_baseline_jpegs_go_to_the_batched_decoder():
     image = Image.fromarray(photo(30, 20))
     baseline = [with_orientation(photo(30, 20, seed), 6) for seed in range(3)]
     others = [encode(image, "JPEG", progressive=True), encode(image, "PNG"), encode(image.convert("CMYK"), "JPEG"),
-              encode(Image.fromarray(photo(24, 40)), "JPEG", progressive=True, exif=with_orientation_exif(8))]
+              encode(Image.fromarray(photo(24, 40)), "JPEG", progressive=True, exif=orientation_exif(8))]
     bodies = [baseline[0], others[0], others[1], baseline[1], others[2], others[3], baseline[2]]
     with RecordingPool() as pool:
         decoded = decode_on_device(bodies, CPU, MAX_PIXELS, cpu_decoders=pool)
