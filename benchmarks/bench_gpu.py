@@ -46,7 +46,7 @@ from likeability.finetune.squares import decode_squares, photo_bodies
 from likeability.finetune.steps import train_mode, train_step
 from likeability.images.crop_geometry import RESIZE
 from likeability.images.decode import decode_rgb
-from likeability.images.device import centre_crops, centre_squares, decode_on_device
+from likeability.images.device import centre_crops, centre_squares, cpu_decoders, decode_on_device
 from likeability.images.jpeg_header import read_jpeg_header
 from likeability.images.store import plan_parts
 from likeability.run import RunFolder
@@ -88,9 +88,14 @@ def bench_cpu(bodies: list[bytes]) -> dict:
     sample = bodies[:2048]
     for threads in sorted({1, 4, os.cpu_count()}):
         with ThreadPoolExecutor(threads) as pool:
-            seconds = timed(lambda: list(pool.map(lambda body: decode_rgb(body, MAX_PIXELS, fit=DECODE_FIT), sample)))
+            seconds = timed(lambda: list(pool.map(_pillow_decode, sample)))
         result["decode_photos_per_s"][threads] = round(len(sample) / seconds, 1)
     return result
+
+
+def _pillow_decode(body: bytes):
+    """What the embed stage's CPU threads do with a photo nvJPEG cannot batch."""
+    return decode_rgb(body, MAX_PIXELS, fit=DECODE_FIT)
 
 
 def _cgroup_cpu_max() -> str | None:
@@ -163,9 +168,8 @@ def _decode_by_coding(bodies: list[bytes], device: torch.device, threads: int) -
             result[name] = round(len(group) / seconds, 1)
     for count in sorted({threads, 8} - {0}) if progressive else ():
         with ThreadPoolExecutor(count) as pool:
-            list(pool.map(lambda body: decode_rgb(body, MAX_PIXELS, fit=DECODE_FIT), progressive[:64]))
-            seconds = timed(lambda: list(pool.map(lambda body: decode_rgb(body, MAX_PIXELS, fit=DECODE_FIT),
-                                                   progressive)))
+            list(pool.map(_pillow_decode, progressive[:64]))
+            seconds = timed(lambda: list(pool.map(_pillow_decode, progressive)))
         result[f"cpu_{count}_threads_progressive"] = round(len(progressive) / seconds, 1)
     return result
 
@@ -173,13 +177,12 @@ def _decode_by_coding(bodies: list[bytes], device: torch.device, threads: int) -
 def _embed_parts(backbone, bodies: list[bytes], decoders: ThreadPoolExecutor) -> dict:
     """Seconds per 1,000 photos of each part of `photo_features` at one batch size."""
     device = backbone.device
-    images = decode_on_device(bodies, device, MAX_PIXELS, decoders, DECODE_FIT)
-    crops = centre_crops(images, True)
-    per_k = 1000 / len(bodies)
-
     def decode():
         return decode_on_device(bodies, device, MAX_PIXELS, decoders, DECODE_FIT)
 
+    images = decode()
+    crops = centre_crops(images, True)
+    per_k = 1000 / len(bodies)
     return {
         "decode": round(timed(decode, 3) * per_k, 4),
         "resize_crop_mirror": round(timed(lambda: centre_crops(images, True), 3) * per_k, 4),
@@ -194,8 +197,7 @@ def _start_worker(device: str, decode_on_device: bool, warm_up: list[bytes], rea
     torch.set_num_threads(1)  # one process per core: torch's own threads on top would oversubscribe the cores
     _WORKER["backbone"] = load_backbone(EmbedConfig(backbone="alexnet", weights="random"), device)
     _WORKER["decode_on_device"] = decode_on_device
-    threads = EmbedConfig().decode_threads
-    _WORKER["decoders"] = ThreadPoolExecutor(threads) if decode_on_device and threads else None
+    _WORKER["decoders"] = cpu_decoders(EmbedConfig().decode_threads)
     _worker_features(warm_up)
     ready.wait()  # every process loaded and warmed up before the clock starts
 

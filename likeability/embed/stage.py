@@ -11,7 +11,6 @@ backbones (`embed.backbones`) are embedded one after another, each into its own 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +23,7 @@ from likeability.config import Config, EmbedConfig
 from likeability.embed.backbones import load_backbone
 from likeability.embed.photo_features import photo_features
 from likeability.embed.weights import resolve_weights
+from likeability.images.device import cpu_decoders
 from likeability.images.store import plan_parts, read_bodies
 from likeability.progress import Progress, tally
 from likeability.run import RunFolder
@@ -48,8 +48,7 @@ class EmbedImages:
         self._device = device_for(config)
         self._backbone = load_backbone(config, self._device)
         self._schema = embeddings_schema(config.backbone)
-        on_gpu = self._device == "cuda" and config.decode_threads
-        self._decoders = ThreadPoolExecutor(config.decode_threads, "decode") if on_gpu else None
+        self._decoders = cpu_decoders(config.decode_threads)
 
     def __call__(self, batch: pa.Table) -> Iterator[pa.Table]:
         for entry in batch.to_pylist():

@@ -4,14 +4,12 @@ training device from the photos' stored bytes (nvJPEG takes the baseline JPEGs, 
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import torch
 from torch import Tensor
 
 from likeability.images.crop_geometry import RESIZE
-from likeability.images.device import centre_squares, decode_on_device
+from likeability.images.device import centre_squares, cpu_decoders, decode_on_device
 
 
 class SquareBatches:
@@ -21,7 +19,7 @@ class SquareBatches:
     def __init__(self, device: torch.device, max_pixels: int, decode_threads: int) -> None:
         self.device = device
         self.max_pixels = max_pixels
-        self._decoders = ThreadPoolExecutor(decode_threads, "decode") if decode_threads else None
+        self._decoders = cpu_decoders(decode_threads)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> Tensor:
         if "pixels" in batch:

@@ -60,8 +60,7 @@ def train_loop(loop_config: dict) -> None:
         state = {key: saved[key] for key in state}
     start = state["iteration"]
 
-    threads = config.decode_threads if config.decodes_on_device else 0
-    squares = SquareBatches(device, loop_config["max_pixels"], threads)
+    squares = SquareBatches(device, loop_config["max_pixels"], config.decode_threads)
     shard = ray.train.get_dataset_shard("train")
     local_batch = config.batch_size // workers
     # loss sum, correct, photos since the last log; on the device, where NCCL can sum it across workers

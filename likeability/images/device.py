@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -59,6 +59,12 @@ def decode_on_device(bodies: Sequence[bytes], device: torch.device, max_pixels: 
             decoded = pending[index].result() if index in pending else decode_rgb(bodies[index], max_pixels, fit)
             images[index] = torch.tensor(decoded.pixels, device=device).permute(2, 0, 1)
     return images
+
+
+def cpu_decoders(threads: int) -> ThreadPoolExecutor | None:
+    """The pool `decode_on_device` decodes on beside nvJPEG; None for 0 threads. Its threads start at the first
+    photo it is given, so a pool made where nothing is decoded on a GPU costs nothing."""
+    return ThreadPoolExecutor(threads, "decode") if threads else None
 
 
 def _nvjpeg(bodies: Sequence[bytes], device: torch.device) -> list[Tensor | None]:
