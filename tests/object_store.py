@@ -46,8 +46,8 @@ def seaweedfs(folder: Path, start_within_s: float = 120.0) -> Iterator[ObjectSto
     }
     log = open(folder / "weed.log", "w")
     process = subprocess.Popen(
-        [str(WEED), "mini", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={folder}", "-admin.ui=false",
-         "-webdav=false", *ports],
+        [str(WEED), f"-logdir={folder}", "mini", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={folder}",
+         "-admin.ui=false", "-webdav=false", *ports],
         env={**os.environ, **env, "S3_BUCKET": BUCKET}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
@@ -57,6 +57,14 @@ def seaweedfs(folder: Path, start_within_s: float = 120.0) -> Iterator[ObjectSto
         os.killpg(process.pid, signal.SIGKILL)  # its data is thrown away, and a graceful stop takes half a minute
         process.wait(timeout=60)
         log.close()
+        _remove_sockets(ports)
+
+
+def _remove_sockets(ports: list[str]) -> None:
+    """The Unix sockets weed names by port in /tmp (no flag moves its gRPC ones), which a killed weed leaves."""
+    for port in {flag.split("=")[1] for flag in ports}:
+        for socket in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
+            socket.unlink(missing_ok=True)
 
 
 def _wait_for_bucket(env: dict[str, str], process: subprocess.Popen, seconds: float, log: Path) -> None:

@@ -185,13 +185,13 @@ def outside_connections(tmp_path: Path, *command: str, **env: str) -> str:
     return record.read_text()
 
 
-def test_the_watch_on_outside_connections_sees_one():
+def test_the_watch_on_outside_connections_sees_one(tmp_path):
     # 192.0.2.1 is TEST-NET-1: never routed, so the attempt fails fast, but the hook has seen it.
     probe = (
         "import socket; s = socket.socket(); s.settimeout(0.1)\n"
         "try: s.connect(('192.0.2.1', 9))\nexcept OSError: pass"
     )
-    assert "192.0.2.1" in outside_connections(Path(tempfile.mkdtemp()), sys.executable, "-c", probe)
+    assert "192.0.2.1" in outside_connections(tmp_path, sys.executable, "-c", probe)
 
 
 def test_a_cli_run_opens_no_connection_outside_loopback_but_rays_dashboard_probe(tmp_path):
