@@ -20,6 +20,7 @@ import ray.train
 import ray.train.torch
 import torch
 import torch.distributed as dist
+from ray.data.collate_fn import NumpyBatchCollateFn
 from sklearn.metrics import average_precision_score, roc_auc_score
 from torch import Tensor, nn
 
@@ -60,7 +61,7 @@ def train_loop(loop_config: dict) -> None:
         state = {key: saved[key] for key in state}
     start = state["iteration"]
 
-    squares = SquareBatches(device, loop_config["max_pixels"], config.decode_threads)
+    collate = SquaresAndLabels(SquareBatches(device, loop_config["max_pixels"], config.decode_threads))
     shard = ray.train.get_dataset_shard("train")
     local_batch = config.batch_size // workers
     # loss sum, correct, photos since the last log; on the device, where NCCL can sum it across workers
@@ -68,21 +69,19 @@ def train_loop(loop_config: dict) -> None:
     iteration, epoch, started = start, 0, time.perf_counter()
     while iteration < config.iterations:
         stepped = False
-        # numpy batches, made tensors here: the media_id strings have no torch type
-        batches = shard.iter_batches(
-            batch_size=local_batch, drop_last=True, batch_format="numpy",
+        batches = shard.iter_torch_batches(
+            batch_size=local_batch, drop_last=True, collate_fn=collate, device=device,
             local_shuffle_buffer_size=4 * local_batch, local_shuffle_seed=hash((config.seed, start, epoch, rank)) & 0x7FFF_FFFF,
         )
-        for batch in batches:
+        for squares, labels in batches:
             stepped = True
             torch.manual_seed(hash((config.seed, iteration, rank)) & 0x7FFF_FFFF)
             train_mode(model)
             # logged as base_lr's schedule (the new layer runs at x new_layer_lr_mult), whichever groups exist
             group = optimizer.param_groups[0]
             lr = config.base_lr * group["lr"] / group["initial_lr"]
-            window[:2] += train_step(ddp, optimizer, squares(batch), torch.from_numpy(batch["label"]),
-                                     torch.default_generator, device)
-            window[2] += len(batch["label"])
+            window[:2] += train_step(ddp, optimizer, squares, labels, torch.default_generator, device)
+            window[2] += len(labels)
             scheduler.step()
             iteration += 1
             if iteration % config.log_every == 0 or iteration == config.iterations:
@@ -97,7 +96,7 @@ def train_loop(loop_config: dict) -> None:
                             "images_per_s_per_worker": (iteration - start) * local_batch / (time.perf_counter() - started)}
                 state["iteration"] = iteration
                 if rank == 0:
-                    _evaluate(model, config, run, state, squares)
+                    _evaluate(model, config, run, state, collate, device)
                 _report(rank, model, optimizer, scheduler, state, progress)
             if iteration == config.iterations:
                 break
@@ -114,6 +113,17 @@ def train_loop(loop_config: dict) -> None:
         run.table("finetune_metrics").write_part("all", state["metrics"])
 
 
+class SquaresAndLabels(NumpyBatchCollateFn):
+    """A stream batch -> (squares, labels). Ray Data collates on a thread of its own, one batch ahead, so the next
+    batch is decoded (on the CPU threads and by nvJPEG, when the worker decodes) while the device trains on this one."""
+
+    def __init__(self, squares: SquareBatches) -> None:
+        self.squares = squares
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> tuple[Tensor, Tensor]:
+        return self.squares(batch), torch.from_numpy(batch["label"])
+
+
 def _summed(values: Tensor) -> list[float]:
     if dist.is_available() and dist.is_initialized():
         values = values.clone()
@@ -121,11 +131,12 @@ def _summed(values: Tensor) -> list[float]:
     return values.tolist()
 
 
-def _evaluate(model: nn.Module, config: FinetuneConfig, run: RunFolder, state: dict, squares: SquareBatches
-              ) -> None:
+def _evaluate(model: nn.Module, config: FinetuneConfig, run: RunFolder, state: dict, collate: SquaresAndLabels,
+              device: torch.device) -> None:
     """Validation metrics into the log row of this iteration; the weights saved as the best when its AP is."""
-    batches = ray.train.get_dataset_shard("validation").iter_batches(batch_size=EVAL_BATCH, batch_format="numpy")
-    labels, scores = scores_of(model, batches, squares, squares.device)
+    batches = ray.train.get_dataset_shard("validation").iter_torch_batches(batch_size=EVAL_BATCH, collate_fn=collate,
+                                                                            device=device)
+    labels, scores = scores_of(model, batches, device)
     evaluation = {
         "val_accuracy": float(np.mean((scores > 0.5) == labels)),
         "val_ap": float(average_precision_score(labels, scores)),

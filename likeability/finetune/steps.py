@@ -7,7 +7,7 @@ device tensors, so nothing waits for the device until the loop logs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -51,15 +51,13 @@ def train_step(network: nn.Module, optimizer: torch.optim.Optimizer, squares: Te
     return torch.stack([loss.detach() * len(labels), (logits.argmax(1) == labels).sum().to(loss.dtype)])
 
 
-def scores_of(model: nn.Module, batches: Iterable[dict[str, np.ndarray]],
-              squares_of: Callable[[dict[str, np.ndarray]], Tensor], device: torch.device
+def scores_of(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], device: torch.device
               ) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and P(good) of every photo in `batches` (labels, and what `squares_of` makes squares of),
-    centre-cropped."""
+    """Labels and P(good) of every photo in `batches` of (squares, labels), centre-cropped."""
     labels, scores = [np.empty(0, np.int64)], [np.empty(0)]
     model.eval()
-    for batch in batches:
-        squares = squares_of(batch).to(device, non_blocking=True)
+    for squares, batch_labels in batches:
+        squares = squares.to(device, non_blocking=True)
         scores.append(p_good_of(model, model_input(centre_crops(squares), device)).double().numpy())
-        labels.append(batch["label"])
+        labels.append(batch_labels.cpu().numpy())
     return np.concatenate(labels), np.concatenate(scores)
