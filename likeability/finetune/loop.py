@@ -71,7 +71,8 @@ def train_loop(loop_config: dict) -> None:
         stepped = False
         batches = shard.iter_torch_batches(
             batch_size=local_batch, drop_last=True, collate_fn=collate, device=device,
-            local_shuffle_buffer_size=4 * local_batch, local_shuffle_seed=hash((config.seed, start, epoch, rank)) & 0x7FFF_FFFF,
+            local_shuffle_buffer_size=4 * local_batch,
+            local_shuffle_seed=hash((config.seed, start, epoch, rank)) & 0x7FFF_FFFF,
         )
         for squares, labels in batches:
             stepped = True
