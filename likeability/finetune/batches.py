@@ -4,6 +4,8 @@ training device from the photos' stored bytes (nvJPEG takes the baseline JPEGs, 
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -24,5 +26,8 @@ class SquareBatches:
     def __call__(self, batch: dict[str, np.ndarray]) -> Tensor:
         if "pixels" in batch:
             return torch.from_numpy(batch["pixels"])
-        images = decode_on_device(list(batch["body"]), self.device, self.max_pixels, self._decoders, fit=RESIZE)
-        return centre_squares(images, RESIZE)
+        # The caller may be another thread (the loop's is Ray Data's collating one), whose current CUDA device is
+        # the first GPU, not this worker's: work that follows the current device would start a context there.
+        with torch.cuda.device(self.device) if self.device.type == "cuda" else nullcontext():
+            images = decode_on_device(list(batch["body"]), self.device, self.max_pixels, self._decoders, fit=RESIZE)
+            return centre_squares(images, RESIZE)
