@@ -58,9 +58,11 @@ def main() -> None:
     parser.add_argument("--gpus", type=int, default=0, help="GPU workers to compare with one GPU worker")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--worker-logs", action="store_true",
+                        help="print the workers' output (NCCL's too, with NCCL_DEBUG=INFO) to see where a run stalls")
     args = parser.parse_args()
 
-    ray.init(address="local", include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", include_dashboard=False, log_to_driver=args.worker_logs)
     many = args.gpus or 2
     with PeakMemory() as memory:
         one = rate(args, 1)
