@@ -85,13 +85,13 @@ def train_loop(loop_config: dict) -> None:
             window[2] += len(labels)
             scheduler.step()
             iteration += 1
+            if rank == 0 and loop_config.get("progress") is not None:
+                loop_config["progress"].set.remote(iteration)  # not awaited: the driver reads it once a second
             if iteration % config.log_every == 0 or iteration == config.iterations:
                 loss_sum, correct, seen = _summed(window)
                 state["metrics"].append({"iteration": iteration, "loss": loss_sum / seen, "lr": lr,
                                          "train_accuracy": correct / seen})
                 window.zero_()
-                if rank == 0 and loop_config.get("progress") is not None:
-                    loop_config["progress"].set.remote(iteration)
             if iteration % config.eval_every == 0 or iteration == config.iterations:
                 progress = {"start_iteration": start, "iteration": iteration,
                             "images_per_s_per_worker": (iteration - start) * local_batch / (time.perf_counter() - started)}
