@@ -308,10 +308,13 @@ def _images_table(bodies: list[bytes], folder: str) -> list[dict]:
     return plan_parts(run, photos)
 
 
+def _as_batch(entry: dict) -> dict[str, list]:
+    """One planned part as the one-row batch Ray Data hands the stream's functions (`batch_size=1`)."""
+    return {"part": [entry["part"]], "photos": [entry["photos"]]}
+
+
 def _decode_part(entry: dict) -> list[np.ndarray]:
-    blocks = decode_squares({"part": [entry["part"]], "photos": [entry["photos"]]}, MAX_PIXELS,
-                            pafs.LocalFileSystem())
-    return [block["pixels"] for block in blocks]
+    return [block["pixels"] for block in decode_squares(_as_batch(entry), MAX_PIXELS, pafs.LocalFileSystem())]
 
 
 def _train_cpu_squares(entries: list[dict], step) -> float:
@@ -338,11 +341,10 @@ def _train_device_squares(entries: list[dict], step, device, ahead: bool) -> flo
     them for the loop."""
     fs = pafs.LocalFileSystem()
     squares_of = SquareBatches(device, MAX_PIXELS, FinetuneConfig().decode_threads)
-    blocks = [{"part": [entry["part"]], "photos": [entry["photos"]]} for entry in entries]
 
     def train():
-        bodies = (block for batch in blocks for block in photo_bodies(batch, fs))
-        for squares in (_one_ahead(squares_of, bodies) if ahead else map(squares_of, bodies)):
+        blocks = (block for entry in entries for block in photo_bodies(_as_batch(entry), fs))
+        for squares in (_one_ahead(squares_of, blocks) if ahead else map(squares_of, blocks)):
             for start in range(0, len(squares) - TRAIN_BATCH + 1, TRAIN_BATCH):
                 step(squares[start : start + TRAIN_BATCH])
 
